@@ -1,0 +1,302 @@
+"""The `sttcli` command: options in, one runner call, errors out as exit codes.
+
+Only Click is imported at the top: `sttcli --version` and `--help` must not
+pay for gRPC, protobuf or Rich. Each command imports its implementation when
+it runs, and `_guarded()` is the one place where exceptions become messages.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import click
+
+from sttcli import __version__
+
+RATES = ("8000", "16000", "48000")
+FORMATS = ("live", "text", "jsonl", "json")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="sttcli", message="%(prog)s %(version)s")
+def main() -> None:
+    """Streaming speech recognition with Yandex SpeechKit (gRPC API v2).
+
+    Results go to stdout, everything else to stderr. Exit codes: 0 ok,
+    1 internal error, 2 usage or bad input, 3 request rejected, 4 not
+    authorized, 5 quota exceeded, 6 service unavailable or timed out,
+    7 server failure, 130 interrupted.
+    """
+
+
+@main.command(context_settings={"show_default": True})
+@click.argument("audio", nargs=-1, metavar="[AUDIO]...")
+@click.option(
+    "--from-file",
+    "from_file",
+    metavar="LIST",
+    help="Read input paths from LIST, one per line ('-' for stdin; # comments).",
+)
+@click.option(
+    "-r",
+    "--rate",
+    type=click.Choice(RATES),
+    help="Sample rate of raw LPCM input (a WAV header gives its own).  [default: 48000]",
+)
+@click.option(
+    "-e",
+    "--encoding",
+    type=click.Choice(("auto", "lpcm", "oggopus")),
+    default="auto",
+    help="Input encoding; auto reads WAV and Ogg headers.",
+)
+@click.option(
+    "--chunk-size", type=int, default=4000, metavar="BYTES", help="Audio bytes per message."
+)
+@click.option(
+    "--speed",
+    type=float,
+    default=0.0,
+    help="Pacing: 0 as fast as possible, 1 real time, 2 twice real time.",
+)
+@click.option(
+    "-l", "--lang", default="", help="Language code, e.g. ru-RU, en-US (default: the server's)."
+)
+@click.option("-m", "--model", default="", help="Recognition model (default: the server's).")
+@click.option("--profanity-filter", is_flag=True, help="Mask profanity.")
+@click.option("--single-utterance", is_flag=True, help="Stop after the first utterance.")
+@click.option("--raw-results", is_flag=True, help="Numbers as words, as recognized.")
+@click.option("--literature-text", is_flag=True, help="Literary style: punctuation and capitals.")
+@click.option(
+    "--partial/--no-partial",
+    default=None,
+    help="Ask for partial results.  [default: on for live, off otherwise]",
+)
+@click.option(
+    "--normalize-partials", is_flag=True, help="Send x-normalize-partials: true (experimental)."
+)
+@click.option(
+    "--endpoint",
+    envvar="STTCLI_ENDPOINT",
+    show_envvar=True,
+    default="stt.api.cloud.yandex.net:443",
+    metavar="HOST:PORT",
+    help="Server to use.",
+)
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Recognize offline with the embedded engine (needs sttcli[local]).",
+)
+@click.option("--insecure", is_flag=True, help="Plaintext channel, for local servers.")
+@click.option("--ca-file", metavar="PATH", help="PEM roots to verify the server with.")
+@click.option(
+    "--iam-token",
+    metavar="TOKEN",
+    help="IAM token (better: YC_IAM_TOKEN or IAM_TOKEN in the environment).",
+)
+@click.option("--api-key", metavar="KEY", help="API key (better: YC_API_KEY in the environment).")
+@click.option(
+    "--folder-id",
+    envvar=["YC_FOLDER_ID", "FOLDER_ID"],
+    show_envvar=True,
+    default="",
+    metavar="ID",
+    help="Folder id, needed with a user's IAM token.",
+)
+@click.option(
+    "-H",
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="Extra call metadata; repeatable.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    metavar="SECONDS",
+    help="Deadline for one input, all of its sessions together.",
+)
+@click.option(
+    "--retries",
+    type=int,
+    default=3,
+    help="Retries per incident for UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED, INTERNAL.",
+)
+@click.option(
+    "--max-session-seconds",
+    type=float,
+    default=290.0,
+    help="Audio per session before rotating at a pause.",
+)
+@click.option(
+    "--max-session-bytes",
+    type=int,
+    default=9_500_000,
+    help="Bytes per session before rotating at a pause.",
+)
+@click.option(
+    "--keepalive-silence",
+    type=float,
+    default=3.0,
+    metavar="SECONDS",
+    help="Send silence when a pipe stalls this long (LPCM; 0: off).",
+)
+@click.option(
+    "-j", "--jobs", type=click.IntRange(1, 60), default=1, help="Inputs recognized in parallel."
+)
+@click.option(
+    "--max-rps", type=float, default=40.0, help="Start streams no faster than this per second."
+)
+@click.option(
+    "--output-dir",
+    metavar="DIR",
+    help="One result file per input (DIR/<stem>.txt or .json), written atomically.",
+)
+@click.option(
+    "--skip-existing", is_flag=True, help="With --output-dir: skip inputs whose result file exists."
+)
+@click.option("--fail-fast", is_flag=True, help="Stop all inputs at the first failure.")
+@click.option(
+    "-f",
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    help="Output format.  [default: live on a terminal, else text]",
+)
+@click.option("-o", "--output", metavar="PATH", help="Write results to PATH instead of stdout.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the config and metadata that would be sent; do not connect.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.option("-v", "--verbose", count=True, help="Say what is happening on stderr (-vv: more).")
+@click.pass_context
+def recognize(ctx: click.Context, /, **params: Any) -> None:
+    """Recognize speech in AUDIO files (or stdin, as '-').
+
+    AUDIO is raw 16-bit LPCM, WAV or Ogg Opus. With no AUDIO, piped stdin is
+    read. Credentials come from YC_API_KEY, YC_IAM_TOKEN or IAM_TOKEN.
+    """
+    params["endpoint_given"] = (
+        ctx.get_parameter_source("endpoint") is click.core.ParameterSource.COMMANDLINE
+    )
+    if not params["audio"] and not params["from_file"] and sys.stdin.isatty():
+        click.echo(ctx.get_usage(), err=True)
+        click.echo("Give AUDIO files, or pipe audio to stdin.", err=True)
+        ctx.exit(2)
+
+    def run() -> int:
+        from sttcli.commands.recognize import run_recognize
+
+        return run_recognize(params)
+
+    _exit(_guarded(run, verbose=params["verbose"], secrets=_secrets(params)))
+
+
+@main.command(context_settings={"show_default": True})
+@click.option("--host", default="127.0.0.1", help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=50051, help="Port; 0 picks a free one."
+)
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=4, help="Streams recognized at once."
+)
+@click.option(
+    "--engine",
+    type=click.Choice(("pocketsphinx", "synthetic")),
+    default="pocketsphinx",
+    help="Recognizer behind the server.",
+)
+@click.option("--api-key", metavar="KEY", help="Require 'authorization: Api-Key KEY'.")
+@click.option("--iam-token", metavar="TOKEN", help="Require 'authorization: Bearer TOKEN'.")
+@click.option(
+    "--max-session-seconds", type=float, default=300.0, help="Audio one stream may carry."
+)
+@click.option(
+    "--max-session-bytes", type=int, default=10 * 1024 * 1024, help="Bytes one stream may carry."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No per-stream log lines.")
+@click.option("-v", "--verbose", count=True, help="More log lines.")
+def serve(**params: Any) -> None:
+    """Run a SpeechKit-compatible server on an offline engine.
+
+    Prints 'listening on HOST:PORT' on stderr when ready. Ctrl-C or SIGTERM
+    stops it, giving running streams a moment to finish.
+    """
+
+    def run() -> int:
+        from sttcli.commands.serve import run_serve
+
+        return run_serve(params)
+
+    _exit(_guarded(run, verbose=params["verbose"], secrets=_secrets(params)))
+
+
+def _secrets(params: dict[str, Any]) -> list[str]:
+    values = [params.get("iam_token"), params.get("api_key")]
+    values += [os.environ.get(v) for v in ("YC_API_KEY", "YC_IAM_TOKEN", "IAM_TOKEN")]
+    for header in params.get("headers") or ():
+        values.append(header.partition(":")[2].strip())
+    return [v for v in values if v]
+
+
+def _guarded(run: Callable[[], int], *, verbose: int, secrets: list[str]) -> int:
+    """Run a command; every exception becomes one line on stderr and an exit code.
+
+    STTCLI_TRACEBACK=1 re-raises instead, for debugging sttcli itself.
+    """
+    from sttcli.diagnostics import Scrubber
+    from sttcli.errors import ExitCode, SttError
+
+    scrub = Scrubber(secrets)
+    try:
+        return run()
+    except SttError as error:
+        if os.environ.get("STTCLI_TRACEBACK"):
+            raise
+        _say(scrub(f"sttcli: {error.message}"))
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        _say("sttcli: interrupted")
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        _silence_stdout()
+        return int(ExitCode.OK)
+    except Exception as error:  # a bug: say so briefly, -v shows where
+        if os.environ.get("STTCLI_TRACEBACK"):
+            raise
+        if verbose:
+            import traceback
+
+            _say(scrub("".join(traceback.format_exception(error)).rstrip()))
+        _say(scrub(f"sttcli: internal error: {type(error).__name__}: {error}"))
+        if not verbose:
+            _say("sttcli: run with -v for details")
+        return int(ExitCode.INTERNAL_ERROR)
+
+
+def _say(text: str) -> None:
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """The reader went away (`| head -1`): stop quietly, and let exit not complain either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _exit(code: int) -> NoReturn:
+    sys.exit(code)

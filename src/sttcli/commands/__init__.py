@@ -1,0 +1,1 @@
+"""Implementations of the CLI's commands, imported only when a command runs."""

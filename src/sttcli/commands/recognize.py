@@ -1,0 +1,293 @@
+"""`sttcli recognize`: the program behind the options, without error handling.
+
+`sttcli.cli` parses and guards; this module turns options into settings,
+inputs into sources, and runs them through the batch runner on an event loop
+that turns Ctrl-C into a clean cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Coroutine
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any, TextIO, TypeVar
+
+from sttcli import wire
+from sttcli.audio import RateSource
+from sttcli.batch import BatchOutcome, run_batch
+from sttcli.credentials import CredentialSource, masked, parse_header
+from sttcli.diagnostics import Diagnostics
+from sttcli.errors import ExitCode, UsageError
+from sttcli.options import DEFAULT_ENDPOINT, RecognitionSettings, SessionPolicy, StreamSettings
+from sttcli.render import (
+    InputRef,
+    JsonLinesRenderer,
+    JsonRenderer,
+    LiveRenderer,
+    Renderer,
+    TextRenderer,
+    live_console,
+)
+from sttcli.session import Connection, InputRecognizer, StartLimiter
+from sttcli.sources import AudioSource, open_source
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the options decide, checked before any input is opened."""
+
+    inputs: tuple[str, ...]
+    output_format: str
+    settings: RecognitionSettings
+    stream: StreamSettings
+    policy: SessionPolicy
+    connection: Connection
+    encoding: str
+    rate: int | None
+    jobs: int
+    max_rps: float
+    fail_fast: bool
+    output: str | None
+    dry_run: bool
+
+
+def run_recognize(params: dict[str, Any]) -> int:
+    diagnostics = Diagnostics(
+        secrets=_secrets(params), quiet=params["quiet"], verbose=params["verbose"]
+    )
+    diagnostics.install_logging()
+    plan = make_plan(params, stdout_is_terminal=sys.stdout.isatty())
+    if plan.dry_run:
+        return _run_loop(_dry_run(plan, sys.stdout))
+    with ExitStack() as stack:
+        out: TextIO = sys.stdout
+        if plan.output:
+            try:
+                out = stack.enter_context(open(plan.output, "w", encoding="utf-8"))
+            except OSError as exc:
+                raise UsageError(f"-o {plan.output}: {exc.strerror or exc}") from None
+        renderer = _renderer(plan, out)
+        try:
+            outcome = _run_loop(_recognize_all(plan, renderer, diagnostics))
+        finally:
+            renderer.close()
+    for result in outcome.results:
+        if result.error is not None and len(plan.inputs) == 1:
+            diagnostics.error(result.error.message)
+    if outcome.interrupted:
+        diagnostics.error("interrupted")
+    return outcome.exit_code
+
+
+def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
+    inputs = _inputs(params)
+    output_format = params["output_format"] or (
+        "live" if stdout_is_terminal and not params["output"] and len(inputs) == 1 else "text"
+    )
+    partial = params["partial"]
+    if partial is None:
+        partial = output_format == "live"
+    if params["local"] and params["endpoint_given"]:
+        raise UsageError("--local and --endpoint exclude each other")
+    credentials = CredentialSource(params["iam_token"], params["api_key"])
+    endpoint = params["endpoint"]
+    if (
+        not params["local"]
+        and not params["dry_run"]
+        and endpoint == DEFAULT_ENDPOINT
+        and credentials.resolve() is None
+    ):
+        raise UsageError(
+            f"no credentials for {DEFAULT_ENDPOINT}: set YC_API_KEY (an API key) or "
+            "YC_IAM_TOKEN (an IAM token, with YC_FOLDER_ID), or use --local to recognize offline"
+        )
+    settings = RecognitionSettings(
+        language=params["lang"],
+        model=params["model"],
+        profanity_filter=params["profanity_filter"],
+        partial_results=partial,
+        single_utterance=params["single_utterance"],
+        raw_results=params["raw_results"],
+        literature_text=params["literature_text"],
+        folder_id=params["folder_id"] or "",
+    )
+    stream = StreamSettings(
+        chunk_size=params["chunk_size"],
+        speed=params["speed"],
+        keepalive_silence=params["keepalive_silence"],
+    )
+    policy = SessionPolicy(
+        max_session_seconds=params["max_session_seconds"],
+        max_session_bytes=params["max_session_bytes"],
+        retries=params["retries"],
+        timeout=params["timeout"],
+    )
+    connection = Connection(
+        endpoint=endpoint,
+        credentials=credentials,
+        headers=tuple(parse_header(h) for h in params["headers"]),
+        normalize_partials=params["normalize_partials"],
+        insecure=params["insecure"],
+        ca_file=params["ca_file"],
+    )
+    if params["max_rps"] <= 0:
+        raise UsageError("--max-rps must be positive")
+    return Plan(
+        inputs=inputs,
+        output_format=output_format,
+        settings=settings,
+        stream=stream,
+        policy=policy,
+        connection=connection,
+        encoding=params["encoding"],
+        rate=int(params["rate"]) if params["rate"] else None,
+        jobs=params["jobs"],
+        max_rps=params["max_rps"],
+        fail_fast=params["fail_fast"],
+        output=params["output"],
+        dry_run=params["dry_run"],
+    )
+
+
+def _inputs(params: dict[str, Any]) -> tuple[str, ...]:
+    inputs = list(params["audio"])
+    if inputs.count("-") > 1:
+        raise UsageError("'-' (stdin) can be given once at most")
+    listed = params["from_file"]
+    if listed:
+        if listed == "-" and "-" in inputs:
+            raise UsageError("stdin cannot be both the list of inputs (--from-file -) and audio")
+        inputs += _read_list(listed)
+    elif not inputs:
+        inputs = ["-"]
+    if not inputs:
+        raise UsageError(f"--from-file {listed}: no inputs listed")
+    return tuple(inputs)
+
+
+def _read_list(listed: str) -> list[str]:
+    try:
+        if listed == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            with open(listed, encoding="utf-8") as file:
+                lines = file.read().splitlines()
+    except OSError as exc:
+        raise UsageError(f"--from-file {listed}: {exc.strerror or exc}") from None
+    entries = [line.strip() for line in lines]
+    return [entry for entry in entries if entry and not entry.startswith("#")]
+
+
+def _secrets(params: dict[str, Any]) -> list[str]:
+    from sttcli.cli import _secrets as cli_secrets
+
+    return cli_secrets(params)
+
+
+def _renderer(plan: Plan, out: TextIO) -> Renderer:
+    if plan.output_format == "live":
+        return LiveRenderer(live_console(out))
+    if plan.output_format == "jsonl":
+        return JsonLinesRenderer(out)
+    if plan.output_format == "json":
+        return JsonRenderer(out)
+    return TextRenderer(out, prefixed=len(plan.inputs) > 1)
+
+
+async def _open_recognizer(
+    plan: Plan,
+    ref: InputRef,
+    renderer: Renderer,
+    diagnostics: Diagnostics,
+    limiter: StartLimiter,
+) -> InputRecognizer:
+    source = await _open(plan, ref.name)
+    if source.format.rate_source is RateSource.DEFAULT:
+        diagnostics.notice(
+            f"{ref.name}: raw audio and no --rate: the API default of 48000 Hz applies"
+        )
+    return InputRecognizer(
+        source,
+        settings=plan.settings,
+        connection=plan.connection,
+        stream=plan.stream,
+        policy=plan.policy,
+        on_event=lambda event: renderer.event(ref, event),
+        limiter=limiter,
+    )
+
+
+async def _open(plan: Plan, name: str) -> AudioSource:
+    return await open_source(
+        name,
+        encoding=plan.encoding,
+        rate=plan.rate,
+        keepalive_silence=plan.stream.keepalive_silence,
+    )
+
+
+async def _recognize_all(plan: Plan, renderer: Renderer, diagnostics: Diagnostics) -> BatchOutcome:
+    limiter = StartLimiter(plan.max_rps)
+    refs = [InputRef(index, name) for index, name in enumerate(plan.inputs)]
+    try:
+        return await run_batch(
+            refs,
+            lambda ref: _open_recognizer(plan, ref, renderer, diagnostics, limiter),
+            renderer,
+            jobs=plan.jobs,
+            fail_fast=plan.fail_fast,
+        )
+    finally:
+        await plan.connection.close()
+
+
+async def _dry_run(plan: Plan, out: TextIO) -> int:
+    for name in plan.inputs:
+        source = await _open(plan, name)
+        try:
+            document = {
+                "input": name,
+                "endpoint": plan.connection.endpoint,
+                "metadata": masked(plan.connection.metadata()),
+                "config": wire.config_to_dict(wire.config_request(plan.settings, source.format)),
+            }
+        finally:
+            source.close()
+        out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    out.flush()
+    return int(ExitCode.OK)
+
+
+def _run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main`; the first Ctrl-C cancels it (it finishes cleanly), a second one kills."""
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(main)
+    interrupted = False
+
+    def on_interrupt() -> None:
+        nonlocal interrupted
+        if interrupted:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            raise KeyboardInterrupt
+        interrupted = True
+        task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    except (NotImplementedError, RuntimeError, ValueError):
+        pass  # not the main thread, or no signal support: KeyboardInterrupt as usual
+    try:
+        return loop.run_until_complete(task)
+    finally:
+        try:
+            loop.remove_signal_handler(signal.SIGINT)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

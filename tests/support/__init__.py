@@ -1,0 +1,1 @@
+"""Test support: real gRPC servers on loopback, audio builders, a fake clock."""

@@ -1,0 +1,30 @@
+"""Building test audio: WAV headers, silence, and marker "words"."""
+
+from __future__ import annotations
+
+import struct
+
+
+def wav_header(
+    data_size: int,
+    *,
+    rate: int = 16000,
+    channels: int = 1,
+    bits: int = 16,
+    tag: int = 1,
+    extra_chunks: bytes = b"",
+) -> bytes:
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, bits)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + extra_chunks
+    body += b"data" + struct.pack("<I", data_size)
+    return b"RIFF" + struct.pack("<I", len(body) + data_size) + body
+
+
+def wav(pcm: bytes, *, rate: int = 16000, **kwargs: int) -> bytes:
+    return wav_header(len(pcm), rate=rate, **kwargs) + pcm
+
+
+def ramp(size: int) -> bytes:
+    """Bytes whose every position differs from its neighbours: splits show up."""
+    return bytes((i * 7 + i // 251) % 256 for i in range(size))
