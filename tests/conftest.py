@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
+# As the CLI does: gRPC's C core would otherwise log GOAWAYs and handshakes.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+
+import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 

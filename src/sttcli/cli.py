@@ -255,6 +255,9 @@ def _guarded(run: Callable[[], int], *, verbose: int, secrets: list[str]) -> int
     from sttcli.errors import ExitCode, SttError
 
     scrub = Scrubber(secrets)
+    # gRPC's C core logs to stderr on its own (handshakes, GOAWAYs): sttcli
+    # reports what matters in its own words, so silence it unless asked.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
         return run()
     except SttError as error:

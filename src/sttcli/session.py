@@ -363,13 +363,13 @@ class InputRecognizer:
         resendable = self.policy.retries > 0
         position = start
         while not stop.is_set():
-            delay = self.pacer.delay(self._seconds(position))
-            if delay > 0:
-                await self.time.sleep(delay)
             chunk = await self.source.read(self.stream.chunk_size)
             if not chunk:
                 await call.done_writing()
                 return _End.EOF, None
+            delay = self.pacer.delay(self._seconds(position))
+            if delay > 0:
+                await self.time.sleep(delay)
             self._read_until = max(self._read_until, position + len(chunk))
             chunk, cut = limit.check(chunk, position)
             if chunk:

@@ -18,7 +18,8 @@ def wav_header(
     fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * block, block, bits)
     body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + extra_chunks
     body += b"data" + struct.pack("<I", data_size)
-    return b"RIFF" + struct.pack("<I", len(body) + data_size) + body
+    riff_size = min(len(body) + data_size, 0xFFFFFFFF)
+    return b"RIFF" + struct.pack("<I", riff_size) + body
 
 
 def wav(pcm: bytes, *, rate: int = 16000, **kwargs: int) -> bytes:
