@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from support.scripted import ScriptedServer  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
 
 
 @pytest.fixture

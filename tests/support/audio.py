@@ -29,3 +29,27 @@ def wav(pcm: bytes, *, rate: int = 16000, **kwargs: int) -> bytes:
 def ramp(size: int) -> bytes:
     """Bytes whose every position differs from its neighbours: splits show up."""
     return bytes((i * 7 + i // 251) % 256 for i in range(size))
+
+
+def markers(
+    *utterances: str,
+    rate: int = 16000,
+    word: float = 0.2,
+    space: float = 0.05,
+    gap: float = 0.6,
+    lead: float = 0.1,
+) -> bytes:
+    """Audio the synthetic engine hears as `utterances` (each a string of NATO words)."""
+    from sttcli.server.synthetic import marker
+
+    def samples(value: int, seconds: float) -> bytes:
+        return struct.pack("<h", value) * round(seconds * rate)
+
+    audio = samples(0, lead)
+    for utterance in utterances:
+        for index, name in enumerate(utterance.split()):
+            if index:
+                audio += samples(0, space)
+            audio += samples(marker(name), word)
+        audio += samples(0, gap)
+    return audio

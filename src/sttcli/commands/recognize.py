@@ -11,9 +11,9 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Coroutine
-from contextlib import ExitStack
-from dataclasses import dataclass
+from collections.abc import Coroutine, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from typing import Any, TextIO, TypeVar
 
 from sttcli import wire
@@ -55,6 +55,7 @@ class Plan:
     fail_fast: bool
     output: str | None
     dry_run: bool
+    local: bool
 
 
 def run_recognize(params: dict[str, Any]) -> int:
@@ -66,6 +67,8 @@ def run_recognize(params: dict[str, Any]) -> int:
     if plan.dry_run:
         return _run_loop(_dry_run(plan, sys.stdout))
     with ExitStack() as stack:
+        if plan.local:
+            plan = stack.enter_context(_local_server(plan))
         out: TextIO = sys.stdout
         if plan.output:
             try:
@@ -152,7 +155,31 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         fail_fast=params["fail_fast"],
         output=params["output"],
         dry_run=params["dry_run"],
+        local=params["local"],
     )
+
+
+@contextmanager
+def _local_server(plan: Plan) -> Iterator[Plan]:
+    """--local: the offline server in this process, on a free loopback port, for this run."""
+    from sttcli.server.app import create_server
+    from sttcli.server.sphinx import SphinxEngine
+
+    engine = SphinxEngine(workers=plan.jobs)
+    try:
+        server, port, _ = create_server("127.0.0.1:0", engine, workers=plan.jobs)
+        try:
+            connection = replace(
+                plan.connection,
+                endpoint=f"127.0.0.1:{port}",
+                insecure=True,
+                credentials=CredentialSource(environ={}),
+            )
+            yield replace(plan, connection=connection)
+        finally:
+            server.stop(grace=None)
+    finally:
+        engine.close()
 
 
 def _inputs(params: dict[str, Any]) -> tuple[str, ...]:
@@ -253,7 +280,7 @@ async def _dry_run(plan: Plan, out: TextIO) -> int:
         try:
             document = {
                 "input": name,
-                "endpoint": plan.connection.endpoint,
+                "endpoint": "(local)" if plan.local else plan.connection.endpoint,
                 "metadata": masked(plan.connection.metadata()),
                 "config": wire.config_to_dict(wire.config_request(plan.settings, source.format)),
             }

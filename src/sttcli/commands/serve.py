@@ -1,0 +1,56 @@
+"""`sttcli serve`: a SpeechKit-compatible server on an offline engine."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sttcli.diagnostics import Diagnostics
+from sttcli.errors import ExitCode, UsageError
+from sttcli.server.engine import Engine
+
+
+def make_engine(name: str, workers: int) -> Engine:
+    if name == "synthetic":
+        from sttcli.server.synthetic import SyntheticEngine
+
+        return SyntheticEngine()
+    from sttcli.server.sphinx import SphinxEngine
+
+    engine = SphinxEngine(workers)
+    engine.wait_ready()
+    return engine
+
+
+def run_serve(params: dict[str, Any]) -> int:
+    from sttcli.server.app import serve
+    from sttcli.server.servicer import Auth, Limits
+
+    diagnostics = Diagnostics(quiet=params["quiet"], verbose=params["verbose"])
+    diagnostics.install_logging()
+    if not params["quiet"]:
+        # Per-stream lines are the point of a server's log: on without -v.
+        logging.getLogger("sttcli").setLevel(
+            logging.DEBUG if params["verbose"] >= 2 else logging.INFO
+        )
+    if params["max_session_seconds"] <= 0 or params["max_session_bytes"] <= 0:
+        raise UsageError("--max-session-seconds and --max-session-bytes must be positive")
+    engine = make_engine(params["engine"], params["workers"])
+    auth = Auth(
+        api_keys=(params["api_key"],) if params["api_key"] else (),
+        iam_tokens=(params["iam_token"],) if params["iam_token"] else (),
+    )
+    limits = Limits(params["max_session_seconds"], params["max_session_bytes"])
+    try:
+        serve(
+            params["host"],
+            params["port"],
+            engine,
+            workers=params["workers"],
+            limits=limits,
+            auth=auth,
+            announce=diagnostics.write,
+        )
+    except OSError as error:
+        raise UsageError(f"cannot listen on {params['host']}:{params['port']}: {error}") from None
+    return int(ExitCode.OK)

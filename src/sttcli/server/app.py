@@ -1,0 +1,81 @@
+"""Building and running the server: `create_server()` for tests and --local, `serve()` for the CLI."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from typing import Any
+
+import grpc
+
+from sttcli._proto import stt_service_pb2_grpc as rpc
+from sttcli.server.engine import Engine
+from sttcli.server.servicer import Auth, Limits, SttServicer
+
+log = logging.getLogger("sttcli.server")
+
+# Accept keepalive pings from clients of long, quiet streams.
+SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+)
+GRACE_SECONDS = 5.0
+
+
+def create_server(
+    address: str,
+    engine: Engine,
+    *,
+    workers: int = 4,
+    limits: Limits | None = None,
+    auth: Auth | None = None,
+) -> tuple[grpc.Server, int, SttServicer]:
+    """A started server on `address` ("host:0" picks a port); returns it, the port, the servicer."""
+    servicer = SttServicer(engine, limits=limits, auth=auth)
+    # Streams beyond the engine's capacity wait for a decoder in their thread:
+    # leave room for them rather than refusing them.
+    pool = futures.ThreadPoolExecutor(max_workers=max(8, workers * 4), thread_name_prefix="stream")
+    server = grpc.server(pool, options=SERVER_OPTIONS)
+    rpc.add_SttServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    server.start()
+    return server, port, servicer
+
+
+def serve(
+    host: str,
+    port: int,
+    engine: Engine,
+    *,
+    workers: int,
+    limits: Limits,
+    auth: Auth,
+    announce: Any,
+) -> None:
+    """Run until SIGINT or SIGTERM; running streams get a grace period to finish."""
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        server, bound, servicer = create_server(
+            f"{host}:{port}", engine, workers=workers, limits=limits, auth=auth
+        )
+        display_host = f"[{host}]" if ":" in host else host
+        announce(f"listening on {display_host}:{bound}")
+        stop.wait()
+        log.info(
+            "stopping: no new streams; %d running get %.0f s",
+            servicer.active_streams,
+            GRACE_SECONDS,
+        )
+        server.stop(grace=GRACE_SECONDS).wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        engine.close()

@@ -1,0 +1,72 @@
+"""What the RecognitionSpec's text options do to a recognized text.
+
+raw_results=false writes numbers as figures ("ten meters" -> "10 meters",
+text2num); profanity_filter masks profane words (better-profanity);
+literature_text writes a sentence: a capital first letter and a final period.
+Each library is loaded on first use, and a missing one (the engine-less
+synthetic server runs without the `local` extra) leaves the text as it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    language: str = "en-US"
+    raw_results: bool = False
+    profanity_filter: bool = False
+    literature_text: bool = False
+
+    def apply(self, text: str, *, final: bool = True) -> str:
+        """The text as the options ask; a partial gets no closing period yet."""
+        if not text:
+            return text
+        if not self.raw_results:
+            text = _numbers_to_figures(self.language)(text)
+        if self.profanity_filter:
+            text = _profanity_mask()(text)
+        if self.literature_text:
+            text = text[0].upper() + text[1:]
+            if final and text[-1] not in ".?!":
+                text += "."
+        return text
+
+
+def _unchanged(text: str) -> str:
+    return text
+
+
+@functools.cache
+def _numbers_to_figures(language: str) -> Callable[[str], str]:
+    try:
+        from text_to_num import alpha2digit
+    except ImportError:
+        log.warning("text2num is not installed: numbers stay words (pip install 'sttcli[local]')")
+        return _unchanged
+    lang = language.split("-", 1)[0].lower()
+
+    def convert(text: str) -> str:
+        try:
+            return str(alpha2digit(text, lang))
+        except Exception:  # an unsupported language: leave the words alone
+            return text
+
+    return convert
+
+
+@functools.cache
+def _profanity_mask() -> Callable[[str], str]:
+    try:
+        from better_profanity import profanity
+    except ImportError:
+        log.warning("better-profanity is not installed: no masking (pip install 'sttcli[local]')")
+        return _unchanged
+    profanity.load_censor_words()
+    return lambda text: str(profanity.censor(text))

@@ -1,0 +1,123 @@
+"""End to end on real speech: pocketsphinx behind `--local` and `sttcli serve`.
+
+The sample (samples/speech.wav, made with espeak-ng) says "please call me back
+at ten thirty tomorrow morning", a pause, "the weather is nice today". The
+assertions hold to the words the engine gets right at every rate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import numpy
+import pytest
+import soxr
+from conftest import DATA, ROOT
+from support.cli import run_cli
+from support.servers import recognize, requests, spec
+
+from sttcli._proto import stt_service_pb2 as pb
+
+SAMPLE = ROOT / "samples" / "speech.wav"
+FIRST = "please call me back at 10 30 tomorrow morning"
+SECOND = "the weather is nice today"
+
+pytestmark = pytest.mark.engine
+
+
+def pcm(rate: int = 16000) -> bytes:
+    audio = SAMPLE.read_bytes()[44:]
+    if rate == 16000:
+        return audio
+    samples = numpy.frombuffer(audio, dtype="<i2")
+    return bytes(soxr.resample(samples, 16000, rate).astype("<i2").tobytes())
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[str]:
+    """`sttcli serve --port 0` as a user starts it; yields its address."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sttcli", "serve", "--port", "0", "--workers", "2"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stderr is not None
+    first = process.stderr.readline()
+    assert first.startswith("listening on 127.0.0.1:"), first
+    try:
+        yield first.split()[-1]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        process.stderr.close()
+
+
+def test_local_recognizes_the_sample_with_no_network_and_no_credentials() -> None:
+    result = run_cli("recognize", "--local", str(SAMPLE))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"{FIRST}\n{SECOND}\n"
+
+
+def test_serve_answers_the_cli(served: str) -> None:
+    result = run_cli(
+        "recognize", "--endpoint", served, "--insecure", "-f", "json", "--raw-results", str(SAMPLE)
+    )
+    document = json.loads(result.stdout)
+    assert document["text"] == (
+        "please call me back at ten thirty tomorrow morning the weather is nice today"
+    )
+    assert [round(u["audio_end_s"]) for u in document["utterances"]] == [4, 7]
+
+
+def test_serve_answers_a_client_built_only_from_the_generated_stubs(served: str) -> None:
+    """The vendor's documented flow: config, 4000-byte chunks, chunks[0].alternatives[0].text."""
+    texts = []
+    for chunk in recognize(served, requests(pcm(), spec(partial_results=True))):
+        if chunk.final:
+            texts.append(chunk.alternatives[0].text)
+    assert texts == [FIRST, SECOND]
+
+
+def test_partials_grow_before_each_final(served: str) -> None:
+    chunks = recognize(served, requests(pcm(), spec(partial_results=True)))
+    kinds = [c.final for c in chunks]
+    assert kinds.count(True) == 2
+    assert kinds.index(True) > 0 and not kinds[0]  # partials first
+
+
+@pytest.mark.parametrize("rate", [8000, 48000])
+def test_other_rates_are_resampled(served: str, rate: int) -> None:
+    chunks = recognize(served, requests(pcm(rate), spec(sample_rate_hertz=rate)))
+    text = " ".join(c.alternatives[0].text for c in chunks if c.final)
+    assert "call me back" in text and "tomorrow morning" in text
+    if rate == 48000:
+        assert text == f"{FIRST} {SECOND}"
+
+
+def test_ogg_opus_is_decoded(served: str) -> None:
+    ogg = (DATA / "speech.ogg").read_bytes()
+    chunks = recognize(served, requests(ogg, spec(audio_encoding=pb.RecognitionSpec.OGG_OPUS)))
+    assert [c.alternatives[0].text for c in chunks if c.final] == [FIRST, SECOND]
+
+
+def test_text_options_apply(served: str) -> None:
+    chunks = recognize(served, requests(pcm(), spec(raw_results=True, literature_text=True)))
+    assert [c.alternatives[0].text for c in chunks] == [
+        "Please call me back at ten thirty tomorrow morning.",
+        "The weather is nice today.",
+    ]
+
+
+def test_a_stream_does_not_depend_on_what_its_decoder_heard_before(served: str) -> None:
+    """Two workers, many streams: each result must equal a fresh decoder's."""
+    first = recognize(served, requests(pcm()))
+    for rate in (8000, 48000):  # each worker hears something else in between
+        recognize(served, requests(pcm(rate)[: rate * 6], spec(sample_rate_hertz=rate)))
+    assert recognize(served, requests(pcm())) == first
