@@ -102,7 +102,9 @@ def test_request_ids_from_the_server_appear_in_errors(
     error = json.loads(result.stdout)["error"]
     assert error == {
         "code": "INTERNAL",
-        "message": "server failed (INTERNAL): boom (x-request-id: req-1, x-server-trace-id: trace-9)",
+        "message": (
+            "server failed (INTERNAL): boom (x-request-id: req-1, x-server-trace-id: trace-9)"
+        ),
         "exit_code": 7,
         "request_id": "req-1",
         "server_trace_id": "trace-9",

@@ -1,4 +1,4 @@
-"""Building and running the server: `create_server()` for tests and --local, `serve()` for the CLI."""
+"""Building and running the server: `create_server()` (tests, --local) and `serve()` (the CLI)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def create_server(
     # leave room for them rather than refusing them.
     pool = futures.ThreadPoolExecutor(max_workers=max(8, workers * 4), thread_name_prefix="stream")
     server = grpc.server(pool, options=SERVER_OPTIONS)
-    rpc.add_SttServiceServicer_to_server(servicer, server)
+    rpc.add_SttServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")

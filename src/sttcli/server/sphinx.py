@@ -36,7 +36,7 @@ def require_local_extra() -> None:
 
 class SphinxEngine:
     name = "pocketsphinx"
-    languages = ("en-US",)
+    languages: tuple[str, ...] = ("en-US",)
 
     def __init__(self, workers: int = 1) -> None:
         require_local_extra()

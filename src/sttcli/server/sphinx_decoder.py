@@ -113,7 +113,8 @@ class StreamDecoder:
         while len(self._pending) >= frame:
             self._take(self.endpointer.process(bytes(self._pending[:frame])), events)
             del self._pending[:frame]
-        self._take(self.endpointer.end_stream(bytes(self._pending)), events)
+        # end_stream() refuses an empty frame: one sample of silence stands in.
+        self._take(self.endpointer.end_stream(bytes(self._pending) or b"\x00\x00"), events)
         self._pending.clear()
         if self._in_utterance:
             self._end_utterance(events)

@@ -30,7 +30,7 @@ def marker(word: str) -> int:
 
 class SyntheticEngine:
     name = "synthetic"
-    languages = ("en-US",)
+    languages: tuple[str, ...] = ("en-US",)
 
     def __init__(self, *, gap: float = 0.3, word_timings: bool = True) -> None:
         self.gap = gap
