@@ -9,6 +9,7 @@ so any split of the same bytes finds the same pauses.
 
 from __future__ import annotations
 
+import collections
 import math
 import operator
 import sys
@@ -21,10 +22,13 @@ FRAME_SECONDS = 0.01
 # that is plainly speech (dBFS). Tuned on real recordings, noisy and clean.
 _MARGIN_DB = 10.0
 _LOUDEST_THRESHOLD_DB = -30.0
-# The floor follows quieter frames at once and louder ones by 3 dB a second,
-# and never sinks below a level real rooms stay above, so that one frame of
-# digital silence does not make every later pause look like speech.
-_FLOOR_RISE_PER_FRAME_DB = 3.0 * FRAME_SECONDS
+# The noise floor is the quietest 100 ms of the last 3 seconds ("minimum
+# statistics"), and never below what real rooms stay above, so one frame of
+# digital silence does not make every later pause look like speech. A new
+# finder assumes a quiet room until it has heard 3 seconds: started in the
+# middle of speech, it must not take that speech for the floor.
+_FLOOR_FRAMES_PER_BUCKET = 10
+_FLOOR_BUCKETS = 30
 _LOWEST_FLOOR_DB = -55.0
 _FULL_SCALE_SQUARED = 32768.0**2
 
@@ -66,7 +70,9 @@ class PauseFinder:
         skip = -position % self.frame_bytes
         self._skip = skip
         self._position = position + skip  # position of the next frame to complete
-        self._floor_db: float | None = None
+        self._buckets = collections.deque([_LOWEST_FLOOR_DB] * _FLOOR_BUCKETS, _FLOOR_BUCKETS)
+        self._bucket_min = math.inf
+        self._bucket_frames = 0
         self._run_start: int | None = None
         self._run_frames = 0
 
@@ -96,10 +102,13 @@ class PauseFinder:
     def _frame(self, samples: array[int]) -> Pause | None:
         energy = _sum_of_squares(samples) / (len(samples) * _FULL_SCALE_SQUARED)
         level_db = 10.0 * math.log10(energy) if energy > 0 else -120.0
-        floor = self._floor_db
-        floor = level_db if floor is None else min(level_db, floor + _FLOOR_RISE_PER_FRAME_DB)
-        floor = max(floor, _LOWEST_FLOOR_DB)
-        self._floor_db = floor
+        self._bucket_min = min(self._bucket_min, level_db)
+        self._bucket_frames += 1
+        if self._bucket_frames == _FLOOR_FRAMES_PER_BUCKET:
+            self._buckets.append(self._bucket_min)
+            self._bucket_min = math.inf
+            self._bucket_frames = 0
+        floor = max(min(min(self._buckets), self._bucket_min), _LOWEST_FLOOR_DB)
         threshold = min(floor + _MARGIN_DB, _LOUDEST_THRESHOLD_DB)
         start = self._position
         self._position += self.frame_bytes

@@ -47,8 +47,12 @@ from sttcli.streaming import Pacer
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[ChunkEvent], None]
-# The rotation window: pauses are looked for this close to the session limit.
+# The rotation window: pauses are looked for this close to the session limit
+# (at most this many seconds, at most this share of the limit). The first pause
+# in it ends the session: a smaller window makes fewer, longer sessions, a
+# larger one makes a pause more certain to be found.
 _ROTATION_WINDOW_SECONDS = 30.0
+_ROTATION_WINDOW_SHARE = 0.25
 # How far past a final's position a pause may end and still be "at" it.
 _RESUME_LOOKAHEAD_SECONDS = 0.5
 
@@ -440,7 +444,9 @@ class _SessionLimit:
         if self.bps:
             by_time = int(self.policy.max_session_seconds * self.bps)
             self.limit = min(by_time, self.policy.max_session_bytes) & ~1
-            window = int(min(_ROTATION_WINDOW_SECONDS * self.bps, self.limit / 2))
+            window = int(
+                min(_ROTATION_WINDOW_SECONDS * self.bps, self.limit * _ROTATION_WINDOW_SHARE)
+            )
             self.window_start = start + self.limit - window
         else:
             self.limit = self.policy.max_session_bytes

@@ -45,11 +45,11 @@ def markers(
     def samples(value: int, seconds: float) -> bytes:
         return struct.pack("<h", value) * round(seconds * rate)
 
-    audio = samples(0, lead)
+    parts = [samples(0, lead)]
     for utterance in utterances:
         for index, name in enumerate(utterance.split()):
             if index:
-                audio += samples(0, space)
-            audio += samples(marker(name), word)
-        audio += samples(0, gap)
-    return audio
+                parts.append(samples(0, space))
+            parts.append(samples(marker(name), word))
+        parts.append(samples(0, gap))
+    return b"".join(parts)

@@ -28,6 +28,8 @@ async def recognize_path(
     connection = Connection(
         endpoint=address, channel_factory=lambda: grpc.aio.insecure_channel(address)
     )
+    if stream is not None:
+        open_kwargs.setdefault("keepalive_silence", stream.keepalive_silence)
     source = await open_source(str(path), **open_kwargs)
     recognizer = InputRecognizer(
         source,
