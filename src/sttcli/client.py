@@ -20,6 +20,7 @@ import grpc.aio
 
 from sttcli import wire
 from sttcli._proto import stt_service_pb2_grpc
+from sttcli.credentials import MASK, is_secret_header
 from sttcli.errors import RequestIds, ServiceError, UsageError
 
 T = TypeVar("T")
@@ -96,6 +97,9 @@ class StreamCall:
         # The generated grpc module has no type stubs; the call is typed as Any below.
         stub = stt_service_pb2_grpc.SttServiceStub(channel)  # type: ignore[no-untyped-call]
         self.endpoint = endpoint
+        # What we sent as credentials, so that a server repeating it in an
+        # error message does not make us print it.
+        self._secrets = _secret_values(metadata)
         self._call: Any = stub.StreamingRecognize(metadata=tuple(metadata), timeout=timeout)
         self._statuses: list[_Status] = []
         self._call.add_done_callback(self._record_status)
@@ -109,7 +113,13 @@ class StreamCall:
         metadata = list(_settled(call.initial_metadata()) or ()) + list(
             _settled(call.trailing_metadata()) or ()
         )
-        self._statuses.append(_Status(code, _settled(call.details()) or "", _request_ids(metadata)))
+        details = self._scrub(_settled(call.details()) or "")
+        self._statuses.append(_Status(code, details, _request_ids(metadata)))
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return text
 
     def status(self) -> _Status | None:
         """The server's status if the call has ended: the first one that is not grpc's own."""
@@ -152,7 +162,8 @@ class StreamCall:
         except grpc.aio.AioRpcError as exc:
             error = self.error()
             if error is None:
-                error = service_error(exc.code(), exc.details(), endpoint=self.endpoint)
+                details = self._scrub(exc.details() or "")
+                error = service_error(exc.code(), details, endpoint=self.endpoint)
             raise error from None
         error = self.error()
         if error is not None:
@@ -164,6 +175,15 @@ class StreamCall:
     def request_ids(self) -> RequestIds:
         status = self.status()
         return status.ids if status else RequestIds()
+
+
+def _secret_values(metadata: Sequence[tuple[str, str]]) -> list[str]:
+    values: set[str] = set()
+    for name, value in metadata:
+        if is_secret_header(name):
+            values.add(value)
+            values.add(value.partition(" ")[2])
+    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
 
 
 def _request_ids(metadata: Sequence[tuple[str, Any]]) -> RequestIds:

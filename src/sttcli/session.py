@@ -380,8 +380,6 @@ class InputRecognizer:
                 if not await call.write(wire.audio_request(chunk)):
                     return _End.CALL_ENDED, None
                 position += len(chunk)
-                if not self.bytes_per_second:
-                    self._timeline.feed(chunk)
                 self._sent = position
                 if not resendable:
                     self.source.release(position)
@@ -476,7 +474,8 @@ class _SessionLimit:
         return chunk, None
 
     def _check_ogg(self, chunk: bytes, end: int) -> bytes:
-        seconds = self.recognizer._timeline.seconds  # noqa: SLF001
+        # The pages this chunk completes count before it is sent.
+        seconds = self.recognizer._timeline.feed(chunk)  # noqa: SLF001
         if end - self.start > self.limit or seconds > self.policy.max_session_seconds:
             raise SessionLimitError(
                 f"{self.name}: Ogg Opus input is longer than one session may be "

@@ -8,7 +8,9 @@ that turns Ctrl-C into a clean cancellation.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import logging
 import signal
 import sys
 from collections.abc import Coroutine, Iterator
@@ -36,6 +38,7 @@ from sttcli.session import Connection, InputRecognizer, StartLimiter
 from sttcli.sources import AudioSource, open_source
 
 T = TypeVar("T")
+log = logging.getLogger("sttcli")
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,11 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
     )
     if params["max_rps"] <= 0:
         raise UsageError("--max-rps must be positive")
+    if connection.insecure and not params["local"] and not _is_loopback(endpoint):
+        if credentials.resolve() is not None:
+            log.warning(
+                "--insecure to %s: the credentials go over the network in clear text", endpoint
+            )
     return Plan(
         inputs=inputs,
         output_format=output_format,
@@ -180,6 +188,16 @@ def _local_server(plan: Plan) -> Iterator[Plan]:
             server.stop(grace=None)
     finally:
         engine.close()
+
+
+def _is_loopback(endpoint: str) -> bool:
+    host = endpoint.rsplit(":", 1)[0].strip("[]") if ":" in endpoint else endpoint
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _inputs(params: dict[str, Any]) -> tuple[str, ...]:
