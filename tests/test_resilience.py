@@ -72,12 +72,12 @@ def texts(result) -> list[str]:  # type: ignore[no-untyped-def]
 FAULTS = [
     # fault, expected sessions, expected retries
     pytest.param([Fault("refuse"), Fault("refuse")], 1, 2, id="quota-twice"),
-    pytest.param([Fault("unavailable", after=40)], 2, 1, id="unavailable"),
-    pytest.param([Fault("sever", after=40)], 2, 1, id="connection-cut"),
-    pytest.param([Fault("early", after=40)], 2, 1, id="ends-early-ok"),
-    pytest.param([Fault("stall", after=40, seconds=0.5)], 1, 0, id="stall"),
+    pytest.param([Fault("unavailable", after=60)], 2, 1, id="unavailable"),
+    pytest.param([Fault("sever", after=60)], 2, 1, id="connection-cut"),
+    pytest.param([Fault("early", after=60)], 2, 1, id="ends-early-ok"),
+    pytest.param([Fault("stall", after=60, seconds=0.5)], 1, 0, id="stall"),
     pytest.param(
-        [Fault("unavailable", after=30), Fault("refuse"), Fault("sever", after=50)],
+        [Fault("unavailable", after=45), Fault("refuse"), Fault("sever", after=75)],
         3,
         3,
         id="three-in-a-row",
@@ -87,10 +87,18 @@ FAULTS = [
 
 @pytest.mark.parametrize(("plan", "sessions", "retries"), FAULTS)
 def test_paced_faults_lose_and_repeat_nothing(
-    talk: tuple[Path, list[str]], plan: list[Fault], sessions: int, retries: int
+    tmp_path: Path, plan: list[Fault], sessions: int, retries: int
 ) -> None:
-    """Paced, the client is a chunk or two ahead: resuming at the last pause is exact."""
-    path, spoken = talk
+    """Paced, the client is a chunk or two ahead: resuming at the last pause is exact.
+
+    "A chunk or two" is what the client may run ahead of the server before a
+    final reaches it. At 20 times real time a busy machine stretches that, so
+    the pauses here are long enough (1.2 s, 60 ms of wall time) to keep the
+    test about the client's logic, not the machine's load.
+    """
+    spoken = utterances(16)
+    path = tmp_path / "talk.pcm"
+    path.write_bytes(markers(*spoken, gap=1.2))
     server = FaultServer(word_timings=False)  # no timings: the pause finder must do it
     try:
         server.plan = plan
@@ -102,7 +110,13 @@ def test_paced_faults_lose_and_repeat_nothing(
     assert (result.sessions, result.retries) == (sessions, retries)
 
 
-@pytest.mark.parametrize(("plan", "sessions", "retries"), FAULTS)
+# Unpaced, the client may have sent everything and half-closed before a server
+# ends early with OK: that end is then indistinguishable from a normal one
+# (documented), so that fault is only tested paced.
+UNPACED_FAULTS = [fault for fault in FAULTS if fault.id != "ends-early-ok"]
+
+
+@pytest.mark.parametrize(("plan", "sessions", "retries"), UNPACED_FAULTS)
 def test_unpaced_faults_resume_at_the_word_timings(
     server: FaultServer,
     talk: tuple[Path, list[str]],

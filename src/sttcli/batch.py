@@ -1,19 +1,20 @@
 """Running many inputs: in parallel within the service's limits, each failing alone.
 
-The order of output never depends on the order of completion: renderers get
-each input's place (`InputRef.index`) and the JSON renderer writes results in
-the order the inputs were given.
+Observers (renderers, result files, progress) hear of each input as it
+starts, each response chunk, and each result; the order of output never
+depends on the order of completion, because every observer gets the input's
+place on the command line (`InputRef.index`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sttcli.errors import ExitCode, Interrupted, SttError
-from sttcli.render import InputRef, Renderer
+from sttcli.render import InputRef, Observer
 from sttcli.results import ErrorInfo, InputResult
 from sttcli.session import InputRecognizer
 
@@ -21,88 +22,115 @@ MAX_JOBS = 60  # SpeechKit's limit of concurrent streams
 
 OpenRecognizer = Callable[[InputRef], Awaitable[InputRecognizer]]
 
+_FAIL_FAST = ErrorInfo(
+    "CANCELLED", "cancelled by --fail-fast after another input failed", int(ExitCode.SERVER_FAILURE)
+)
+
 
 @dataclass
 class BatchOutcome:
-    results: list[InputResult]
+    results: dict[int, InputResult] = field(default_factory=dict)  # by InputRef.index
     interrupted: bool = False
+    not_run: int = 0  # never started: --fail-fast or Ctrl-C came first
+    cancelled: set[int] = field(default_factory=set)  # stopped by --fail-fast, not failed
 
     @property
     def exit_code(self) -> int:
+        """Ctrl-C, else the exit code of the first failed input in command-line order."""
         if self.interrupted:
             return int(ExitCode.INTERRUPTED)
-        for result in self.results:  # command-line order
-            if result.error is not None:
+        for index in sorted(self.results):
+            result = self.results[index]
+            if result.error is not None and index not in self.cancelled:
                 return result.error.exit_code
         return int(ExitCode.OK)
 
 
 async def recognize_one(
-    ref: InputRef, open_recognizer: OpenRecognizer, renderer: Renderer
+    ref: InputRef, open_recognizer: OpenRecognizer, observer: Observer
 ) -> InputResult:
     """Run one input to its end; its failure is its result, not an exception."""
     recognizer: InputRecognizer | None = None
+
+    def result_with(error: SttError | ErrorInfo) -> InputResult:
+        info = error if isinstance(error, ErrorInfo) else ErrorInfo.from_error(error)
+        return recognizer.result(info) if recognizer else InputResult(ref.name, error=info)
+
     try:
         recognizer = await open_recognizer(ref)
+        observer.started(ref, recognizer)
         await recognizer.run()
         result = recognizer.result()
     except SttError as error:
-        info = ErrorInfo.from_error(error)
-        result = recognizer.result(info) if recognizer else InputResult(ref.name, error=info)
+        result = result_with(error)
     except asyncio.CancelledError:
-        info = ErrorInfo.from_error(Interrupted())
-        result = recognizer.result(info) if recognizer else InputResult(ref.name, error=info)
-        renderer.done(ref, result)
+        cancelled = asyncio.current_task()
+        reason = getattr(cancelled, "sttcli_reason", None) or Interrupted()
+        observer.done(ref, result_with(reason))
         raise
     finally:
         if recognizer is not None:
             recognizer.source.close()
-    renderer.done(ref, result)
+    observer.done(ref, result)
     return result
 
 
 async def run_batch(
     refs: Sequence[InputRef],
     open_recognizer: OpenRecognizer,
-    renderer: Renderer,
+    observer: Observer,
     *,
     jobs: int = 1,
     fail_fast: bool = False,
 ) -> BatchOutcome:
     results: dict[int, InputResult] = {}
     semaphore = asyncio.Semaphore(max(1, min(jobs, MAX_JOBS)))
-    failed = asyncio.Event()
+    stop = asyncio.Event()  # --fail-fast: an input failed
+    started: set[int] = set()
+    tasks: dict[int, asyncio.Task[Any]] = {}
 
     async def worker(ref: InputRef) -> None:
         async with semaphore:
-            if fail_fast and failed.is_set():
+            if stop.is_set():
                 return
-            result = await recognize_one(ref, open_recognizer, renderer)
+            started.add(ref.index)
+            result = await recognize_one(ref, open_recognizer, observer)
             results[ref.index] = result
-            if result.error is not None:
-                failed.set()
+            if result.error is not None and fail_fast and not stop.is_set():
+                stop.set()
+                for index, task in tasks.items():
+                    if index != ref.index and not task.done():
+                        task.sttcli_reason = _FAIL_FAST  # type: ignore[attr-defined]
+                        task.cancel()
 
-    tasks = [asyncio.ensure_future(worker(ref)) for ref in refs]
-    interrupted = False
+    crashed: list[BaseException] = []
+
+    def on_done(task: asyncio.Task[Any]) -> None:
+        # Not an input's failure but a bug or a closed stdout: stop everything.
+        if not task.cancelled() and task.exception() is not None and not crashed:
+            crashed.append(task.exception())  # type: ignore[arg-type]
+            for other in tasks.values():
+                other.cancel()
+
+    for ref in refs:
+        tasks[ref.index] = asyncio.ensure_future(worker(ref))
+        tasks[ref.index].add_done_callback(on_done)
+    outcome = BatchOutcome()
     try:
-        if fail_fast:
-            waiter = asyncio.ensure_future(failed.wait())
-            pending: set[asyncio.Future[Any]] = set(tasks)
-            while pending and not failed.is_set():
-                done, pending = await asyncio.wait(
-                    pending | {waiter}, return_when=asyncio.FIRST_COMPLETED
-                )
-                pending.discard(waiter)
-            waiter.cancel()
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        else:
-            await asyncio.gather(*tasks)
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
     except asyncio.CancelledError:
-        interrupted = True
-        for task in tasks:
+        outcome.interrupted = True
+        for task in tasks.values():
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    ordered = [results[ref.index] for ref in refs if ref.index in results]
-    return BatchOutcome(ordered, interrupted)
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+    if crashed:
+        raise crashed[0]
+    for ref in refs:
+        if ref.index in results:
+            outcome.results[ref.index] = results[ref.index]
+        elif ref.index in started and getattr(tasks[ref.index], "sttcli_reason", None):
+            outcome.cancelled.add(ref.index)
+            outcome.results[ref.index] = InputResult(ref.name, error=_FAIL_FAST)
+        else:
+            outcome.not_run += 1
+    return outcome

@@ -1,18 +1,21 @@
-"""Showing results: plain text, JSON Lines, JSON, and a live terminal view.
+"""Showing results and progress: text, JSON Lines, JSON, a live view, a progress view.
 
-This is the only module that imports Rich. Results go to the output stream
-(stdout or -o); renderers never write diagnostics.
+This is the only module that imports Rich. Every renderer is an `Observer`
+of the batch runner. Results go to the output stream (stdout or -o);
+progress and per-input lines go to stderr.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Protocol, TextIO
 
 from rich.console import Console
 from rich.live import Live
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from sttcli.results import ChunkEvent, InputResult
@@ -26,7 +29,19 @@ class InputRef:
     name: str
 
 
-class Renderer(Protocol):
+class Running(Protocol):
+    """What an observer may ask of an input while it runs."""
+
+    @property
+    def audio_seconds(self) -> float: ...
+
+    @property
+    def total_seconds(self) -> float | None: ...
+
+
+class Observer(Protocol):
+    def started(self, ref: InputRef, running: Running) -> None: ...
+
     def event(self, ref: InputRef, event: ChunkEvent) -> None: ...
 
     def done(self, ref: InputRef, result: InputResult) -> None: ...
@@ -34,73 +49,119 @@ class Renderer(Protocol):
     def close(self) -> None: ...
 
 
+class Quiet:
+    """The do-nothing observer, a base for the ones that care about little."""
+
+    def started(self, ref: InputRef, running: Running) -> None:
+        pass
+
+    def event(self, ref: InputRef, event: ChunkEvent) -> None:
+        pass
+
+    def done(self, ref: InputRef, result: InputResult) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Observers(Quiet):
+    """Several observers as one, told in order."""
+
+    def __init__(self, observers: Sequence[Observer]) -> None:
+        self.observers = list(observers)
+
+    def started(self, ref: InputRef, running: Running) -> None:
+        for observer in self.observers:
+            observer.started(ref, running)
+
+    def event(self, ref: InputRef, event: ChunkEvent) -> None:
+        for observer in self.observers:
+            observer.event(ref, event)
+
+    def done(self, ref: InputRef, result: InputResult) -> None:
+        for observer in self.observers:
+            observer.done(ref, result)
+
+    def close(self) -> None:
+        for observer in self.observers:
+            observer.close()
+
+
+Renderer = Observer
+
+
 def dump_json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
-class TextRenderer:
-    """One line per final, flushed as it arrives; `NAME: ` first when there are several inputs."""
+Emit = Callable[[str], None]
 
-    def __init__(self, out: TextIO, *, prefixed: bool = False) -> None:
-        self.out = out
+
+def writer(out: TextIO) -> Emit:
+    """Write a line and flush it: results are for whoever reads them now."""
+
+    def emit(line: str) -> None:
+        out.write(line + "\n")
+        out.flush()
+
+    return emit
+
+
+class TextRenderer(Quiet):
+    """One line per final, as it arrives; `NAME: ` first when there are several inputs."""
+
+    def __init__(self, out: TextIO | Emit, *, prefixed: bool = False) -> None:
+        self.emit = out if callable(out) else writer(out)
         self.prefixed = prefixed
 
     def event(self, ref: InputRef, event: ChunkEvent) -> None:
         if event.final and event.text:
             prefix = f"{ref.name}: " if self.prefixed else ""
-            self.out.write(f"{prefix}{event.text}\n")
-            self.out.flush()
-
-    def done(self, ref: InputRef, result: InputResult) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+            self.emit(f"{prefix}{event.text}")
 
 
-class JsonLinesRenderer:
+class JsonLinesRenderer(Quiet):
     """One compact object per response chunk, partials included."""
 
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
+    def __init__(self, out: TextIO | Emit) -> None:
+        self.emit = out if callable(out) else writer(out)
 
     def event(self, ref: InputRef, event: ChunkEvent) -> None:
-        self.out.write(dump_json(event.to_json(ref.name)) + "\n")
-        self.out.flush()
-
-    def done(self, ref: InputRef, result: InputResult) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+        self.emit(dump_json(event.to_json(ref.name)))
 
 
-class JsonRenderer:
-    """One document per input, on its own line, in the order the inputs were given."""
+class JsonRenderer(Quiet):
+    """One document per input, on its own line, in the order the inputs were given.
 
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
+    `expected` lists the indices that will report; a result waits for the ones
+    before it. Those that never report (Ctrl-C, --fail-fast) leave gaps that
+    `close()` skips.
+    """
+
+    def __init__(self, out: TextIO | Emit, expected: Sequence[int] | None = None) -> None:
+        self.emit = out if callable(out) else writer(out)
+        self._order = list(expected) if expected is not None else None
         self._waiting: dict[int, InputResult] = {}
-        self._next = 0
+        self._next = 0  # position in _order (or the index itself)
 
-    def event(self, ref: InputRef, event: ChunkEvent) -> None:
-        pass
+    def _index(self, position: int) -> int | None:
+        if self._order is None:
+            return position
+        return self._order[position] if position < len(self._order) else None
 
     def done(self, ref: InputRef, result: InputResult) -> None:
         self._waiting[ref.index] = result
-        while self._next in self._waiting:
-            self.out.write(dump_json(self._waiting.pop(self._next).to_json()) + "\n")
+        while (index := self._index(self._next)) is not None and index in self._waiting:
+            self.emit(dump_json(self._waiting.pop(index).to_json()))
             self._next += 1
-        self.out.flush()
 
     def close(self) -> None:
-        # Inputs never run (Ctrl-C, --fail-fast) leave gaps: write what there is, in order.
         for index in sorted(self._waiting):
-            self.out.write(dump_json(self._waiting.pop(index).to_json()) + "\n")
-        self.out.flush()
+            self.emit(dump_json(self._waiting.pop(index).to_json()))
 
 
-class LiveRenderer:
+class LiveRenderer(Quiet):
     """The hypothesis so far, dim, updated in place; each final committed above it.
 
     The partial line is transient: nothing of it is left on the terminal when
@@ -139,6 +200,85 @@ class LiveRenderer:
 
     def close(self) -> None:
         self._live.stop()
+
+
+class ProgressView(Quiet):
+    """For a person watching a batch: a row per running input and one for the whole run.
+
+    Rows show audio seconds sent (of the total, when the input's length is
+    known); the overall row shows inputs done, audio hours and failures.
+    Transient: when the run ends, the summary line is what stays.
+    """
+
+    def __init__(self, console: Console, total_inputs: int) -> None:
+        self.console = console
+        self._progress = Progress(
+            TextColumn("{task.description}", style="bold"),
+            BarColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            refresh_per_second=4,
+        )
+        self._overall = self._progress.add_task("all", total=total_inputs, detail="", start=True)
+        self._rows: dict[int, tuple[TaskID, Running]] = {}
+        self._done = 0
+        self._failed = 0
+        self._audio = 0.0
+        self._progress.start()
+        self._describe()
+
+    def print_above(self, line: str) -> None:
+        """A result line, printed above the bars (stdout is this same terminal)."""
+        self._progress.console.print(Text(line), soft_wrap=True)
+
+    def started(self, ref: InputRef, running: Running) -> None:
+        total = running.total_seconds
+        task = self._progress.add_task(_short(ref.name), total=total or None, detail="", start=True)
+        self._rows[ref.index] = (task, running)
+
+    def refresh(self) -> None:
+        """Called a few times a second: positions move without any event."""
+        for task, running in self._rows.values():
+            sent = running.audio_seconds
+            total = running.total_seconds
+            detail = f"{sent:.1f}/{total:.1f} s" if total else f"{sent:.1f} s"
+            self._progress.update(task, completed=sent, detail=detail)
+
+    def done(self, ref: InputRef, result: InputResult) -> None:
+        row = self._rows.pop(ref.index, None)
+        if row is not None:
+            self._progress.remove_task(row[0])
+        self._done += 1
+        self._failed += result.error is not None
+        self._audio += result.audio_duration_s
+        self._describe()
+
+    def _describe(self) -> None:
+        failures = f", {self._failed} failed" if self._failed else ""
+        self._progress.update(
+            self._overall,
+            completed=self._done,
+            description="all inputs",
+            detail=f"{self._done} done{failures}, {self._audio / 3600:.2f} h audio",
+        )
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def _short(name: str, width: int = 30) -> str:
+    return name if len(name) <= width else "…" + name[-(width - 1) :]
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def same_terminal(out: IO[str]) -> bool:
+    """Is `out` the very terminal stderr is on? Then a view may print results for it."""
+    return _same_terminal(out)
 
 
 def live_console(out: TextIO) -> Console:

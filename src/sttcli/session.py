@@ -185,6 +185,14 @@ class InputRecognizer:
             return self._read_until / self.bytes_per_second
         return self._timeline.seconds
 
+    @property
+    def total_seconds(self) -> float | None:
+        """The input's length, when a file tells it (LPCM)."""
+        length = self.source.length
+        if length is None or not self.bytes_per_second:
+            return None
+        return length / self.bytes_per_second
+
     def result(self, error: ErrorInfo | None = None) -> InputResult:
         return InputResult(
             input=self.source.name,

@@ -33,6 +33,11 @@ class AudioSource(Protocol):
     format: AudioFormat
 
     @property
+    def length(self) -> int | None:
+        """Payload bytes, when known before reading them."""
+        ...
+
+    @property
     def position(self) -> int:
         """Payload position of the next read."""
         ...
@@ -65,7 +70,7 @@ class FileSource:
         self._file = file
         self._start = audio.header_size
         payload = size - audio.header_size
-        self.length = payload if audio.data_size is None else min(payload, audio.data_size)
+        self._length = payload if audio.data_size is None else min(payload, audio.data_size)
         self._position = 0
         file.seek(self._start)
 
@@ -73,9 +78,13 @@ class FileSource:
     def position(self) -> int:
         return self._position
 
+    @property
+    def length(self) -> int | None:
+        return self._length
+
     async def read(self, size: int) -> bytes:
         try:
-            data = self._file.read(max(0, min(size, self.length - self._position)))
+            data = self._file.read(max(0, min(size, self._length - self._position)))
         except OSError as exc:
             raise BadInput(f"{self.name}: cannot read: {exc.strerror or exc}") from None
         self._position += len(data)
@@ -202,6 +211,10 @@ class PipeSource:
     @property
     def position(self) -> int:
         return self._position
+
+    @property
+    def length(self) -> int | None:
+        return None  # a pipe's length is known at its end
 
     @property
     def _end(self) -> int:

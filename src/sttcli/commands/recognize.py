@@ -13,9 +13,11 @@ import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import Coroutine, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from sttcli import wire
@@ -23,17 +25,26 @@ from sttcli.audio import RateSource
 from sttcli.batch import BatchOutcome, run_batch
 from sttcli.credentials import CredentialSource, masked, parse_header
 from sttcli.diagnostics import Diagnostics
-from sttcli.errors import ExitCode, UsageError
+from sttcli.errors import BadInput, ExitCode, UsageError
 from sttcli.options import DEFAULT_ENDPOINT, RecognitionSettings, SessionPolicy, StreamSettings
+from sttcli.outputs import ResultFiles, result_paths
 from sttcli.render import (
+    Emit,
     InputRef,
     JsonLinesRenderer,
     JsonRenderer,
     LiveRenderer,
-    Renderer,
+    Observer,
+    Observers,
+    ProgressView,
     TextRenderer,
     live_console,
+    same_terminal,
+    stderr_console,
+    writer,
 )
+from sttcli.report import InputLines, summary
+from sttcli.results import ErrorInfo, InputResult
 from sttcli.session import Connection, InputRecognizer, StartLimiter
 from sttcli.sources import AudioSource, open_source
 
@@ -57,6 +68,8 @@ class Plan:
     max_rps: float
     fail_fast: bool
     output: str | None
+    output_dir: Path | None
+    skip_existing: bool
     dry_run: bool
     local: bool
 
@@ -78,24 +91,25 @@ def run_recognize(params: dict[str, Any]) -> int:
                 out = stack.enter_context(open(plan.output, "w", encoding="utf-8"))
             except OSError as exc:
                 raise UsageError(f"-o {plan.output}: {exc.strerror or exc}") from None
-        renderer = _renderer(plan, out)
-        try:
-            outcome = _run_loop(_recognize_all(plan, renderer, diagnostics))
-        finally:
-            renderer.close()
-    for result in outcome.results:
-        if result.error is not None and len(plan.inputs) == 1:
-            diagnostics.error(result.error.message)
-    if outcome.interrupted:
-        diagnostics.error("interrupted")
-    return outcome.exit_code
+        return _run_loop(_recognize_all(plan, out, diagnostics))
 
 
 def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
     inputs = _inputs(params)
+    output_dir = Path(params["output_dir"]) if params["output_dir"] else None
     output_format = params["output_format"] or (
-        "live" if stdout_is_terminal and not params["output"] and len(inputs) == 1 else "text"
+        "live"
+        if stdout_is_terminal and not params["output"] and not output_dir and len(inputs) == 1
+        else "text"
     )
+    if output_dir is not None:
+        if params["output"]:
+            raise UsageError("-o and --output-dir exclude each other")
+        if not output_dir.is_dir():
+            raise UsageError(f"--output-dir {output_dir}: not a directory")
+        result_paths(inputs, output_dir, output_format)  # two inputs, one file: fail now
+    elif params["skip_existing"]:
+        raise UsageError("--skip-existing needs --output-dir")
     partial = params["partial"]
     if partial is None:
         partial = output_format == "live"
@@ -162,6 +176,8 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         max_rps=params["max_rps"],
         fail_fast=params["fail_fast"],
         output=params["output"],
+        output_dir=output_dir,
+        skip_existing=params["skip_existing"],
         dry_run=params["dry_run"],
         local=params["local"],
     )
@@ -235,20 +251,155 @@ def _secrets(params: dict[str, Any]) -> list[str]:
     return cli_secrets(params)
 
 
-def _renderer(plan: Plan, out: TextIO) -> Renderer:
-    if plan.output_format == "live":
-        return LiveRenderer(live_console(out))
+@dataclass
+class _Run:
+    """One `recognize` run: its inputs, what watches them, and what came of them."""
+
+    plan: Plan
+    out: TextIO
+    diagnostics: Diagnostics
+    refs: list[InputRef]
+    results: dict[int, InputResult]
+    skipped: int = 0
+
+    @property
+    def several(self) -> bool:
+        return len(self.refs) > 1
+
+
+async def _recognize_all(plan: Plan, out: TextIO, diagnostics: Diagnostics) -> int:
+    started = time.monotonic()
+    run = _Run(plan, out, diagnostics, [InputRef(i, n) for i, n in enumerate(plan.inputs)], {})
+    runnable = await _set_aside(run)
+    view = _progress_view(run)
+    observer = Observers(_observers(run, view))
+    for ref in run.refs:  # inputs that failed their checks report now, in order
+        if ref.index in run.results:
+            observer.done(ref, run.results[ref.index])
+    limiter = StartLimiter(plan.max_rps)
+    refresher = asyncio.ensure_future(_refresh(view)) if view else None
+    try:
+        outcome = await run_batch(
+            runnable,
+            lambda ref: _open_recognizer(plan, ref, observer, diagnostics, limiter),
+            observer,
+            jobs=plan.jobs,
+            fail_fast=plan.fail_fast,
+        )
+    finally:
+        if refresher is not None:
+            refresher.cancel()
+        observer.close()
+        await plan.connection.close()
+    outcome.results.update(run.results)
+    _report(run, outcome, time.monotonic() - started)
+    return outcome.exit_code
+
+
+async def _set_aside(run: _Run) -> list[InputRef]:
+    """Inputs to run: those with results already on disk, or bad on a cheap look, are not."""
+    plan = run.plan
+    paths = (
+        result_paths(plan.inputs, plan.output_dir, plan.output_format) if plan.output_dir else []
+    )
+    runnable = []
+    for ref in run.refs:
+        if plan.skip_existing and paths[ref.index].exists():
+            run.skipped += 1
+            if run.several:
+                run.diagnostics.notice(f"skipped {ref.name}: {paths[ref.index]} exists")
+            continue
+        problem = await _precheck(plan, ref.name) if run.several else None
+        if problem is not None:
+            run.results[ref.index] = InputResult(ref.name, error=ErrorInfo.from_error(problem))
+        else:
+            runnable.append(ref)
+    return runnable
+
+
+async def _precheck(plan: Plan, name: str) -> BadInput | None:
+    """Open and sniff a file, then close it: 1000 inputs must not hold 1000 descriptors."""
+    if name == "-" or not Path(name).is_file():
+        return None if name == "-" else await _open_problem(plan, name)
+    return await _open_problem(plan, name)
+
+
+async def _open_problem(plan: Plan, name: str) -> BadInput | None:
+    try:
+        source = await _open(plan, name)
+    except BadInput as problem:
+        return problem
+    source.close()
+    return None
+
+
+def _progress_view(run: _Run) -> ProgressView | None:
+    """The progress view: several inputs, a person watching stderr, not asked to be quiet."""
+    if not run.several or run.diagnostics.quiet or not sys.stderr.isatty():
+        return None
+    return ProgressView(stderr_console(), len(run.refs))
+
+
+def _observers(run: _Run, view: ProgressView | None) -> list[Observer]:
+    plan = run.plan
+    observers: list[Observer] = []
+    if plan.output_dir is not None:
+        paths = result_paths(plan.inputs, plan.output_dir, plan.output_format)
+        observers.append(ResultFiles(dict(enumerate(paths)), plan.output_format))
+    else:
+        emit: Emit = writer(run.out)
+        if view is not None and same_terminal(run.out):
+            emit = view.print_above
+        observers.append(_renderer(plan, run, emit))
+    if run.several and not run.diagnostics.quiet:
+        say = view.print_above if view is not None else run.diagnostics.write
+        observers.append(InputLines(say, successes=view is None))
+    if view is not None:
+        observers.append(view)
+    return observers
+
+
+def _renderer(plan: Plan, run: _Run, emit: Emit) -> Observer:
+    if plan.output_format == "live" and not run.several:
+        return LiveRenderer(live_console(run.out))
     if plan.output_format == "jsonl":
-        return JsonLinesRenderer(out)
+        return JsonLinesRenderer(emit)
     if plan.output_format == "json":
-        return JsonRenderer(out)
-    return TextRenderer(out, prefixed=len(plan.inputs) > 1)
+        return JsonRenderer(emit)
+    return TextRenderer(emit, prefixed=run.several)
+
+
+async def _refresh(view: ProgressView) -> None:
+    while True:
+        view.refresh()
+        await asyncio.sleep(0.25)
+
+
+def _report(run: _Run, outcome: BatchOutcome, wall_seconds: float) -> None:
+    diagnostics = run.diagnostics
+    if outcome.interrupted:
+        diagnostics.error("interrupted")
+    if not run.several:
+        for result in outcome.results.values():
+            if result.error is not None and not outcome.interrupted:
+                diagnostics.error(result.error.message)
+        return
+    if not diagnostics.quiet:
+        diagnostics.write(
+            "sttcli: "
+            + summary(
+                list(outcome.results.values()),
+                wall_seconds=wall_seconds,
+                skipped=run.skipped,
+                not_run=outcome.not_run,
+            )
+        )
 
 
 async def _open_recognizer(
     plan: Plan,
     ref: InputRef,
-    renderer: Renderer,
+    observer: Observer,
     diagnostics: Diagnostics,
     limiter: StartLimiter,
 ) -> InputRecognizer:
@@ -263,7 +414,7 @@ async def _open_recognizer(
         connection=plan.connection,
         stream=plan.stream,
         policy=plan.policy,
-        on_event=lambda event: renderer.event(ref, event),
+        on_event=lambda event: observer.event(ref, event),
         limiter=limiter,
     )
 
@@ -275,21 +426,6 @@ async def _open(plan: Plan, name: str) -> AudioSource:
         rate=plan.rate,
         keepalive_silence=plan.stream.keepalive_silence,
     )
-
-
-async def _recognize_all(plan: Plan, renderer: Renderer, diagnostics: Diagnostics) -> BatchOutcome:
-    limiter = StartLimiter(plan.max_rps)
-    refs = [InputRef(index, name) for index, name in enumerate(plan.inputs)]
-    try:
-        return await run_batch(
-            refs,
-            lambda ref: _open_recognizer(plan, ref, renderer, diagnostics, limiter),
-            renderer,
-            jobs=plan.jobs,
-            fail_fast=plan.fail_fast,
-        )
-    finally:
-        await plan.connection.close()
 
 
 async def _dry_run(plan: Plan, out: TextIO) -> int:

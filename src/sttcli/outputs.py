@@ -1,0 +1,86 @@
+"""Result files for --output-dir: one per input, written whole or not at all.
+
+A file appears only when its input succeeded, and only complete: the text is
+gathered in memory (it is small next to the audio), written to a hidden
+temporary file beside the target, flushed to disk and renamed over it. A run
+killed half-way leaves finished files and nothing else, so --skip-existing
+resumes exactly where it stopped, failures included.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from sttcli.errors import UsageError
+from sttcli.render import InputRef, Quiet, dump_json
+from sttcli.results import ChunkEvent, InputResult
+
+EXTENSIONS = {"text": ".txt", "live": ".txt", "json": ".json", "jsonl": ".jsonl"}
+
+
+def stem(name: str) -> str:
+    """The file name without its extension; stdin is `stdin`."""
+    if name == "-":
+        return "stdin"
+    base = Path(name).name
+    return base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
+
+
+def result_paths(names: Sequence[str], directory: Path, output_format: str) -> list[Path]:
+    """Where each input's result goes; two inputs with one stem are a usage error."""
+    extension = EXTENSIONS[output_format]
+    seen: dict[str, str] = {}
+    paths = []
+    for name in names:
+        key = stem(name)
+        if key in seen:
+            raise UsageError(
+                f"--output-dir: {seen[key]} and {name} would both write {key}{extension}; "
+                "rename one or run them separately"
+            )
+        seen[key] = name
+        paths.append(directory / f"{key}{extension}")
+    return paths
+
+
+def write_atomically(path: Path, text: str) -> None:
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class ResultFiles(Quiet):
+    def __init__(self, paths: dict[int, Path], output_format: str) -> None:
+        self.paths = paths
+        self.format = output_format
+        self._lines: dict[int, list[str]] = {}
+
+    def event(self, ref: InputRef, event: ChunkEvent) -> None:
+        lines = self._lines.setdefault(ref.index, [])
+        if self.format == "jsonl":
+            lines.append(dump_json(event.to_json(ref.name)))
+        elif self.format in ("text", "live") and event.final and event.text:
+            lines.append(event.text)
+
+    def done(self, ref: InputRef, result: InputResult) -> None:
+        lines = self._lines.pop(ref.index, [])
+        if result.error is not None:
+            return  # no file: --skip-existing will run it again
+        if self.format == "json":
+            lines = [dump_json(result.to_json())]
+        write_atomically(self.paths[ref.index], "".join(line + "\n" for line in lines))
