@@ -9,7 +9,10 @@ the corpus's README.md; its directory is the one argument):
    pocketsphinx decoding the same audio directly: 16 kHz in 4000-byte
    `process_raw` calls ("chunked", what a naive streaming server does), 16 kHz
    in one call per utterance ("whole", the best pocketsphinx does on its own),
-   and the 8 kHz file upsampled to 16 kHz with soxr, chunked and whole.
+   and the 8 kHz file upsampled to 16 kHz with soxr, chunked and whole. Two
+   diagnostic rows decode, in one call each, the speech segments that
+   pocketsphinx's Endpointer (as the server uses it) cuts from the 16 kHz
+   audio: each segment alone, and all of them joined.
    Why: the server must come close to whole-utterance decoding although it
    receives audio in chunks, and other rates and Opus must not cost much.
 2. Speed. `sttcli serve --workers 4` runs as a subprocess; the CPU time
@@ -26,8 +29,8 @@ the corpus's README.md; its directory is the one argument):
    from sending the chunk that holds the first speech to the arrival of the
    first non-empty partial. First speech is found in the audio itself: the
    first 10 ms frame whose RMS is at least 20 dB above the recording's 10th
-   percentile frame RMS (RMS floored at 1 LSB, so digital silence is -0 dB
-   rather than -inf).
+   percentile frame RMS (RMS floored at 1 LSB, so digital silence counts as
+   0 dB rather than -inf).
 
 Hypotheses are normalized like the references (lowercase, apostrophes
 deleted, other non-word characters to spaces, whitespace collapsed). The
@@ -165,6 +168,34 @@ class DirectDecoder:
         for pcm in pcms:
             self.decode(pcm, whole=False)
         return time.thread_time() - start
+
+
+def endpointer_segments(pcm: bytes) -> list[bytes]:
+    """The speech segments of pocketsphinx's Endpointer with its defaults (as the server has it).
+
+    Used to explain the server's finals: it decodes each of these in one call.
+    """
+    from pocketsphinx import Endpointer
+
+    endpointer = Endpointer(sample_rate=RATE)
+    frame = endpointer.frame_bytes
+    segments: list[bytes] = []
+    current = bytearray()
+
+    def take(speech: bytes | None) -> None:
+        if speech is not None:
+            current.extend(speech)
+        if current and not endpointer.in_speech:
+            segments.append(bytes(current))
+            current.clear()
+
+    whole = len(pcm) - len(pcm) % frame
+    for offset in range(0, whole, frame):
+        take(endpointer.process(pcm[offset : offset + frame]))
+    take(endpointer.end_stream(pcm[whole:] or b"\x00\x00"))
+    if current:
+        segments.append(bytes(current))
+    return segments
 
 
 def upsample_8k(pcm: bytes) -> bytes:
@@ -380,6 +411,10 @@ LOCAL_VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+SEGMENTS = "direct 16 kHz, endpointer segments, each whole"
+SPEECH_JOINED = "direct 16 kHz, endpointer speech joined, whole"
+
+
 @dataclass
 class Accuracy:
     scores: dict[str, Score]
@@ -405,6 +440,14 @@ def measure_accuracy(utterances: Sequence[Utterance], decoder: DirectDecoder) ->
     }
     for label, (pcms, whole) in direct.items():
         hypotheses[label] = [decoder.decode(pcm, whole=whole) for pcm in pcms]
+    # Diagnostics: whole-utterance decoding of what the server's endpointer passes on.
+    segmented = [endpointer_segments(pcm) for pcm in pcm16]
+    hypotheses[SEGMENTS] = [
+        " ".join(decoder.decode(s, whole=True) for s in segments) for segments in segmented
+    ]
+    hypotheses[SPEECH_JOINED] = [
+        decoder.decode(b"".join(segments), whole=True) for segments in segmented
+    ]
     scores = {label: score(references, hyps) for label, hyps in hypotheses.items()}
     return Accuracy(scores, hypotheses, segments)
 
@@ -416,6 +459,9 @@ def print_accuracy(utterances: Sequence[Utterance], accuracy: Accuracy) -> None:
     for label, result in accuracy.scores.items():
         print(f"| {label} | {result.wer:.1%} | {result.errors} / {result.words} |")
     labels = list(accuracy.scores)
+    wer16 = accuracy.scores["server 16 kHz"].wer
+    verdict = "met" if wer16 <= TARGET_WER_16K else "MISSED"
+    print(f"\nTarget: server 16 kHz WER <= {TARGET_WER_16K:.0%}: {verdict} ({wer16:.1%})")
     print("\nWord errors per utterance (S + D + I); segs = finals the server made (16 kHz):\n")
     print("| utterance | words | segs | " + " | ".join(labels) + " |")
     print("|---|---:|---:|" + "---:|" * len(labels))
@@ -431,6 +477,12 @@ def print_accuracy(utterances: Sequence[Utterance], accuracy: Accuracy) -> None:
         if server != whole:
             print(f"- {utterance.name}\n  - ref:    {utterance.reference}")
             print(f"  - server: {server}\n  - whole:  {whole}")
+    pairs = zip(accuracy.hypotheses["server 16 kHz"], accuracy.hypotheses[SEGMENTS], strict=True)
+    same = sum(normalize(server) == normalize(segments) for server, segments in pairs)
+    print(
+        f"\nThe server's 16 kHz text equals direct decoding of the endpointer's segments "
+        f"(each in one call) for {same} of {len(utterances)} utterances."
+    )
 
 
 # -- 2. speed --------------------------------------------------------------
@@ -500,6 +552,9 @@ def print_speed(rounds: Sequence[SpeedRound], audio_s: float) -> None:
             f"| {wall:.2f} | {wall / audio_s:.3f} | {'yes' if same else 'NO'} |"
         )
     print("\n(finals same: every round's finals equal round 1's, 1 stream, partials off)")
+    worst = max(r.runs[case].server_cpu_s / r.direct_cpu_s for r in rounds for case in SPEED_CASES)
+    verdict = "met" if worst <= TARGET_CPU_RATIO else "MISSED"
+    print(f"Target: server CPU <= {TARGET_CPU_RATIO:g}x direct: {verdict} (worst run {worst:.2f}x)")
     startups = [r.startup_s for r in rounds]
     print(
         f"\nServer start-up (`serve --workers {SERVER_WORKERS}`, launch to 'listening on'): "

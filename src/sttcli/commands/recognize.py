@@ -271,6 +271,9 @@ async def _recognize_all(plan: Plan, out: TextIO, diagnostics: Diagnostics) -> i
     started = time.monotonic()
     run = _Run(plan, out, diagnostics, [InputRef(i, n) for i, n in enumerate(plan.inputs)], {})
     runnable = await _set_aside(run)
+    not_run = 0
+    if plan.fail_fast and run.results:  # an input already failed its checks
+        not_run, runnable = len(runnable), []
     view = _progress_view(run)
     observer = Observers(_observers(run, view))
     for ref in run.refs:  # inputs that failed their checks report now, in order
@@ -292,6 +295,7 @@ async def _recognize_all(plan: Plan, out: TextIO, diagnostics: Diagnostics) -> i
         observer.close()
         await plan.connection.close()
     outcome.results.update(run.results)
+    outcome.not_run += not_run
     _report(run, outcome, time.monotonic() - started)
     return outcome.exit_code
 
@@ -386,8 +390,7 @@ def _report(run: _Run, outcome: BatchOutcome, wall_seconds: float) -> None:
         return
     if not diagnostics.quiet:
         diagnostics.write(
-            "sttcli: "
-            + summary(
+            summary(
                 list(outcome.results.values()),
                 wall_seconds=wall_seconds,
                 skipped=run.skipped,
