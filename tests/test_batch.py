@@ -283,7 +283,7 @@ def test_streams_start_no_faster_than_max_rps() -> None:
         return starts
 
     starts = asyncio.run(start_ten())
-    assert [round(b - a, 6) for a, b in zip(starts, starts[1:])] == [0.25] * 9
+    assert [round(b - a, 6) for a, b in zip(starts, starts[1:], strict=False)] == [0.25] * 9
 
 
 def test_max_rps_is_shared_by_concurrent_inputs() -> None:
@@ -400,7 +400,9 @@ def test_a_person_watching_gets_a_progress_view(server: FaultServer, tmp_path: P
         seen += chunk
     os.close(controller)
     assert process.returncode == 0
-    assert sorted(out.splitlines()) == sorted(f"{i}: {w}" for i, w in zip(inputs, ["kilo", "lima"]))
+    assert sorted(out.splitlines()) == sorted(
+        f"{i}: {w}" for i, w in zip(inputs, ["kilo", "lima"], strict=True)
+    )
     screen = seen.decode(errors="replace")
     assert "summary: 2 ok, 0 failed" in screen
     assert "ok " + inputs[0] not in screen  # a person sees the view, not CI lines
