@@ -24,7 +24,10 @@ from sttcli.server.servicer import Limits
 from sttcli.server.synthetic import WORDS
 from sttcli.session import Clockwork
 
-NO_JITTER = Clockwork(random=lambda: 0.0)  # backoff of 0 s: real time, no waiting
+# Backoff always a fifth of its ceiling (0.1 s, 0.2 s, ...): short, and never 0,
+# which full jitter allows but which would retry before the channel has even
+# noticed that a connection was cut, making the counts depend on timing.
+SHORT_BACKOFF = Clockwork(random=lambda: 0.2)
 
 
 def utterances(count: int, start: int = 0) -> list[str]:
@@ -59,7 +62,7 @@ def run(path: Path, server: FaultServer, *, speed: float = 0.0, **policy: object
             rate=16000,
             stream=StreamSettings(speed=speed),
             policy=SessionPolicy(**policy),  # type: ignore[arg-type]
-            clockwork=NO_JITTER,
+            clockwork=SHORT_BACKOFF,
         )
     )
     return result, events
@@ -303,7 +306,7 @@ def test_stdin_resumes_from_its_own_buffer(server: FaultServer) -> None:
                 server.address,
                 rate=16000,
                 stdin=stdin,
-                clockwork=NO_JITTER,
+                clockwork=SHORT_BACKOFF,
                 stream=StreamSettings(speed=20),
             )
         )

@@ -241,3 +241,22 @@ def test_a_client_that_goes_away_frees_its_session(engine: RecordingEngine) -> N
         while engine.closed == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
     assert (engine.opened, engine.closed) == (1, 1)
+
+
+def test_without_the_local_extra_serve_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from support.cli import run_cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "pocketsphinx" else real(name, *args),
+    )
+    for args in (["serve", "--port", "0"], ["recognize", "--local", "x.wav"]):
+        result = run_cli(*args)
+        assert result.exit_code == 2
+        assert "pip install 'sttcli[local]'" in result.stderr
