@@ -62,28 +62,49 @@ VARIANTS = {
 def serve_sink() -> None:
     """Count the audio bytes of each stream and answer with one final holding the count.
 
-    Prints the port on stdout, then serves until its stdin closes: the parent
-    holds the other end, so the sink goes away with it, however it ends.
+    The sink takes the requests as raw bytes and reads only each message's
+    field tag and length, without parsing it: it is the same for both clients,
+    and the cheaper it is, the more the figures say about the clients rather
+    than about the sink. Prints the port on stdout, then serves until its
+    stdin closes: the parent holds the other end, so the sink goes away with
+    it, however it ends.
     """
+    import grpc
     import grpc.aio
 
     from sttcli._proto import stt_service_pb2 as pb
-    from sttcli._proto import stt_service_pb2_grpc as rpc
 
-    class Sink(rpc.SttServiceServicer):
-        async def StreamingRecognize(  # noqa: N802 - the generated name
-            self, request_iterator: AsyncIterator[Any], context: Any
-        ) -> AsyncIterator[Any]:
-            count = 0
-            async for request in request_iterator:
-                count += len(request.audio_content)
-            alternative = pb.SpeechRecognitionAlternative(text=str(count))
-            chunk = pb.SpeechRecognitionChunk(alternatives=[alternative], final=True)
-            yield pb.StreamingRecognitionResponse(chunks=[chunk])
+    audio_tag = 0x12  # field 2 (audio_content), wire type 2 (length-delimited)
+
+    def payload_length(message: bytes) -> int:
+        if not message or message[0] != audio_tag:
+            return 0  # the config
+        length, shift, position = 0, 0, 1
+        while True:
+            byte = message[position]
+            length |= (byte & 0x7F) << shift
+            position += 1
+            if byte < 0x80:
+                return length
+            shift += 7
+
+    async def streaming_recognize(
+        request_iterator: AsyncIterator[bytes], context: Any
+    ) -> AsyncIterator[bytes]:
+        count = 0
+        async for message in request_iterator:
+            count += payload_length(message)
+        alternative = pb.SpeechRecognitionAlternative(text=str(count))
+        chunk = pb.SpeechRecognitionChunk(alternatives=[alternative], final=True)
+        yield pb.StreamingRecognitionResponse(chunks=[chunk]).SerializeToString()
 
     async def main() -> None:
         server = grpc.aio.server()
-        rpc.add_SttServiceServicer_to_server(Sink(), server)  # type: ignore[no-untyped-call]
+        handler = grpc.method_handlers_generic_handler(
+            "yandex.cloud.ai.stt.v2.SttService",
+            {"StreamingRecognize": grpc.stream_stream_rpc_method_handler(streaming_recognize)},
+        )
+        server.add_generic_rpc_handlers((handler,))
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         print(port, flush=True)
