@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -362,6 +363,8 @@ def test_ctrl_c_keeps_finished_results(server: FaultServer, tmp_path: Path) -> N
         stderr=subprocess.PIPE,
     )
     assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], 30)
+    assert ready, "no result within 30 s"
     first = process.stdout.readline()
     process.send_signal(signal.SIGINT)
     rest, err = process.communicate(timeout=30)
@@ -390,7 +393,7 @@ def test_a_person_watching_gets_a_progress_view(server: FaultServer, tmp_path: P
     out, _ = process.communicate(timeout=30)
     os.close(terminal)
     seen = b""
-    while True:
+    while select.select([controller], [], [], 5)[0]:
         try:
             chunk = os.read(controller, 65536)
         except OSError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import select
 import shutil
 import signal
 import subprocess
@@ -109,6 +110,7 @@ def test_a_closed_stdout_ends_quietly(stt_server: ScriptedServer, tmp_path: Path
         stderr=subprocess.PIPE,
     )
     assert process.stdout is not None
+    assert select.select([process.stdout], [], [], 30)[0], "no result within 30 s"
     assert process.stdout.readline() == b"line 1\n"
     process.stdout.close()  # like `| head -1`
     _, err = process.communicate(timeout=30)
