@@ -1,37 +1,15 @@
-"""The pure core: exact chunks, config first, deadline-based pacing."""
+"""The pure core: the config first, deadline-based pacing."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from sttcli import wire
 from sttcli.audio import AudioFormat, Encoding, RateSource
 from sttcli.options import RecognitionSettings
-from sttcli.streaming import Pacer, Rechunker, chunks, request_stream
-
-
-@given(st.lists(st.binary(max_size=300), max_size=30), st.integers(1, 500))
-def test_chunks_reassemble_the_input_in_exact_sizes(blocks: list[bytes], size: int) -> None:
-    result = list(chunks(blocks, size))
-    assert b"".join(result) == b"".join(blocks)
-    assert all(len(chunk) == size for chunk in result[:-1])
-    assert all(0 < len(chunk) <= size for chunk in result)
-
-
-def test_a_full_block_passes_through_without_a_copy() -> None:
-    block = bytes(4000)
-    assert next(Rechunker(4000).push(block)) is block
-
-
-def test_flushing_a_stalled_pipe_keeps_an_odd_byte_for_its_sample() -> None:
-    rechunker = Rechunker(4000)
-    assert list(rechunker.push(b"abcde")) == []
-    assert rechunker.flush(keep_odd_byte=True) == b"abcd"
-    assert rechunker.pending == 1
+from sttcli.streaming import Pacer, request_stream
 
 
 def test_the_config_goes_first_then_one_message_per_chunk() -> None:

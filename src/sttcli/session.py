@@ -24,11 +24,12 @@ injected, so tests run all of this without sleeping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc.aio
@@ -42,7 +43,7 @@ from sttcli.options import RecognitionSettings, SessionPolicy, StreamSettings
 from sttcli.pauses import Pause, PauseFinder
 from sttcli.results import ChunkEvent, ErrorInfo, InputResult, Utterance
 from sttcli.sources import AudioSource
-from sttcli.streaming import Pacer
+from sttcli.streaming import Pacer, request_stream
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,14 @@ class _End(enum.Enum):
     ROTATE = "session limit"
     STOPPED = "single utterance"
     CALL_ENDED = "call ended"
+
+
+@dataclass
+class _Ending:
+    """How a session's audio ended, and where the next session starts after a rotation."""
+
+    end: _End = _End.STOPPED
+    cut: int | None = None
 
 
 @dataclass
@@ -369,33 +378,45 @@ class InputRecognizer:
     async def _write(
         self, call: StreamCall, start: int, stop: asyncio.Event
     ) -> tuple[_End, int | None]:
-        if not await call.write(self.config):
-            return _End.CALL_ENDED, None
+        ending = _Ending()
+        async with contextlib.aclosing(self._session_audio(start, stop, ending)) as audio:
+            async for request in request_stream(self.config, audio):
+                if not await call.write(request):
+                    return _End.CALL_ENDED, None
+        await call.done_writing()
+        return ending.end, ending.cut
+
+    async def _session_audio(
+        self, start: int, stop: asyncio.Event, ending: _Ending
+    ) -> AsyncGenerator[bytes, None]:
+        """The chunks of one session, paced, up to where it must end (told in `ending`).
+
+        Code after each `yield` runs once the chunk has been written, so
+        `_sent` is what the transport has taken.
+        """
         limit = _SessionLimit(self, start)
         resendable = self.policy.retries > 0
         position = start
         while not stop.is_set():
             chunk = await self.source.read(self.stream.chunk_size)
             if not chunk:
-                await call.done_writing()
-                return _End.EOF, None
+                ending.end = _End.EOF
+                return
             delay = self.pacer.delay(self._seconds(position))
             if delay > 0:
                 await self.time.sleep(delay)
             self._read_until = max(self._read_until, position + len(chunk))
             chunk, cut = limit.check(chunk, position)
             if chunk:
-                if not await call.write(wire.audio_request(chunk)):
-                    return _End.CALL_ENDED, None
+                yield chunk
                 position += len(chunk)
                 self._sent = position
                 if not resendable:
                     self.source.release(position)
             if cut is not None:
-                await call.done_writing()
-                return _End.ROTATE, cut
-        await call.done_writing()
-        return _End.STOPPED, None
+                ending.end, ending.cut = _End.ROTATE, cut
+                return
+        ending.end = _End.STOPPED
 
     # -- resuming --------------------------------------------------------
 

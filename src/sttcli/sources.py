@@ -123,7 +123,7 @@ class PipeReader:
     """
 
     def __init__(self, file: BinaryIO) -> None:
-        self._read = getattr(file, "read1", file.read)
+        self._read = getattr(file, "read1", None) or file.read
         self._queue: asyncio.Queue[bytes | BaseException] | None = None
         self._slots = threading.Semaphore(_PIPE_QUEUE_BLOCKS)
         self._eof = False

@@ -1,65 +1,18 @@
-"""The pure core of streaming: cutting audio into messages, ordering them, pacing.
+"""The pure core of streaming: the order of a session's messages, and pacing.
 
 Nothing here does I/O, reads a clock of its own or knows gRPC: the session
-layer (`sttcli.session`) drives these pieces with real files, sockets and time,
-and tests drive them with lists and a fake clock.
+layer (`sttcli.session`) drives these pieces with real sources, calls and
+time, and tests drive them with lists and a fake clock. Cutting audio into
+chunks of exactly --chunk-size bytes is the sources' `read()` (`sttcli.sources`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 
 from sttcli import wire
 
 Clock = Callable[[], float]
-
-
-class Rechunker:
-    """Regroups blocks of any size into chunks of exactly `size` bytes.
-
-    Only `flush()` returns a shorter chunk: the rest at the end of the input,
-    or what a stalled pipe has delivered so far.
-    """
-
-    def __init__(self, size: int) -> None:
-        if size < 1:
-            raise ValueError("chunk size must be positive")
-        self.size = size
-        self._pending = bytearray()
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
-    def push(self, block: bytes) -> Iterator[bytes]:
-        pending = self._pending
-        size = self.size
-        if not pending and len(block) == size:  # the common case of a file: no copy
-            yield block
-            return
-        pending += block
-        start = 0
-        while len(pending) - start >= size:
-            yield bytes(pending[start : start + size])
-            start += size
-        del pending[:start]
-
-    def flush(self, *, keep_odd_byte: bool = False) -> bytes:
-        """Everything pending; with `keep_odd_byte`, whole 16-bit samples only."""
-        cut = len(self._pending) & ~1 if keep_odd_byte else len(self._pending)
-        chunk = bytes(self._pending[:cut])
-        del self._pending[:cut]
-        return chunk
-
-
-def chunks(blocks: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """`size`-byte chunks of the concatenated blocks; only the last may be shorter, none empty."""
-    rechunker = Rechunker(size)
-    for block in blocks:
-        yield from rechunker.push(block)
-    rest = rechunker.flush()
-    if rest:
-        yield rest
 
 
 async def request_stream(
