@@ -184,9 +184,11 @@ class LiveRenderer(Quiet):
 
     def event(self, ref: InputRef, event: ChunkEvent) -> None:
         if event.final:
+            # Clear the partial first: printing redraws the view below the
+            # final, and it must not show the stale partial for a frame.
+            self._live.update(Text(""), refresh=True)
             if event.text:
                 self.console.print(Text(event.text), soft_wrap=True)
-            self._live.update(Text(""), refresh=True)
         else:
             self._live.update(Text(self._tail(event.text), style="dim"), refresh=True)
 
