@@ -95,7 +95,7 @@ def test_failures_are_per_input_with_lines_a_summary_and_the_first_exit_code(
     lines = result.stderr.splitlines()
     assert f"ok {good} 0.9 s audio" in lines
     assert any(line.startswith(f"FAILED {served_badly}: cannot get an answer") for line in lines)
-    assert f"FAILED {missing}: {missing}: no such file" in lines
+    assert f"FAILED {missing}: no such file" in lines
     assert lines[-1].startswith("summary: 1 ok, 3 failed; ")
 
 
@@ -105,7 +105,7 @@ def test_bad_inputs_fail_before_any_stream_starts(server: FaultServer, tmp_path:
     empty.write_bytes(b"")
     result = against(server.address, "-q", good, str(empty))
     assert result.exit_code == 2
-    assert result.stderr == ""  # -q: not even the per-input lines
+    assert result.stderr == f"FAILED {empty}: empty input, no audio to recognize\n"  # -q: only that
     assert server.servicer.attempts == 1
 
 

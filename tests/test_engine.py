@@ -121,3 +121,23 @@ def test_a_stream_does_not_depend_on_what_its_decoder_heard_before(served: str) 
     for rate in (8000, 48000):  # each worker hears something else in between
         recognize(served, requests(pcm(rate)[: rate * 6], spec(sample_rate_hertz=rate)))
     assert recognize(served, requests(pcm())) == first
+
+
+def test_an_utterance_cut_for_length_keeps_its_timeline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Speech with no pause is cut every so often; the parts go on where the last ended."""
+    from sttcli.server import sphinx_decoder
+    from sttcli.server.engine import Final
+
+    monkeypatch.setattr(sphinx_decoder, "_MAX_UTTERANCE_BYTES", 32000)  # 1 s
+    live, final = sphinx_decoder.make_decoders()
+    decoder = sphinx_decoder.StreamDecoder(live, final, 16000, partials=True)
+    audio = pcm()
+    events = []
+    for start in range(0, len(audio), 4000):
+        events += decoder.feed(audio[start : start + 4000])
+    events += decoder.finish()
+    words = [w for e in events if isinstance(e, Final) for w in e.words]
+    assert len([e for e in events if isinstance(e, Final)]) > 3
+    starts = [w.start_s for w in words]
+    assert starts == sorted(starts)
+    assert words[-1].end_s > 6.0  # "today", near the end of the sample

@@ -73,7 +73,7 @@ def test_ogg_opus_longer_than_a_session_is_refused_with_a_hint(
     result = against(stt_server.address, "--max-session-seconds", "1", str(DATA / "weather.ogg"))
     assert result.exit_code == 3
     assert "Ogg Opus input is longer than one session" in result.stderr
-    assert "convert it to WAV" in result.stderr
+    assert "convert it with: sox" in result.stderr
 
 
 def test_ogg_opus_is_retried_while_nothing_is_final() -> None:

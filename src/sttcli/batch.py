@@ -64,9 +64,10 @@ async def recognize_one(
     except SttError as error:
         result = result_with(error)
     except asyncio.CancelledError:
-        cancelled = asyncio.current_task()
-        reason = getattr(cancelled, "sttcli_reason", None) or Interrupted()
-        observer.done(ref, result_with(reason))
+        task = asyncio.current_task()
+        if not getattr(task, "sttcli_silent", False):  # not when the run itself broke
+            reason = getattr(task, "sttcli_reason", None) or Interrupted()
+            observer.done(ref, result_with(reason))
         raise
     finally:
         if recognizer is not None:
@@ -110,6 +111,7 @@ async def run_batch(
         if not task.cancelled() and task.exception() is not None and not crashed:
             crashed.append(task.exception())  # type: ignore[arg-type]
             for other in tasks.values():
+                other.sttcli_silent = True  # type: ignore[attr-defined]
                 other.cancel()
 
     for ref in refs:

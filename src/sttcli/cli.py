@@ -15,8 +15,9 @@ from typing import Any, NoReturn
 import click
 
 from sttcli import __version__
+from sttcli.audio import SUPPORTED_RATES
 
-RATES = ("8000", "16000", "48000")
+RATES = tuple(str(rate) for rate in SUPPORTED_RATES)
 FORMATS = ("live", "text", "jsonl", "json")
 
 
@@ -196,7 +197,7 @@ def recognize(ctx: click.Context, /, **params: Any) -> None:
 
         return run_recognize(params)
 
-    _exit(_guarded(run, verbose=params["verbose"], secrets=_secrets(params)))
+    _exit(_guarded(run, verbose=params["verbose"], params=params))
 
 
 @main.command(context_settings={"show_default": True})
@@ -235,26 +236,19 @@ def serve(**params: Any) -> None:
 
         return run_serve(params)
 
-    _exit(_guarded(run, verbose=params["verbose"], secrets=_secrets(params)))
+    _exit(_guarded(run, verbose=params["verbose"], params=params))
 
 
-def _secrets(params: dict[str, Any]) -> list[str]:
-    values = [params.get("iam_token"), params.get("api_key")]
-    values += [os.environ.get(v) for v in ("YC_API_KEY", "YC_IAM_TOKEN", "IAM_TOKEN")]
-    for header in params.get("headers") or ():
-        values.append(header.partition(":")[2].strip())
-    return [v for v in values if v]
-
-
-def _guarded(run: Callable[[], int], *, verbose: int, secrets: list[str]) -> int:
+def _guarded(run: Callable[[], int], *, verbose: int, params: dict[str, Any]) -> int:
     """Run a command; every exception becomes one line on stderr and an exit code.
 
     STTCLI_TRACEBACK=1 re-raises instead, for debugging sttcli itself.
     """
+    from sttcli.credentials import known_secrets
     from sttcli.diagnostics import Scrubber
     from sttcli.errors import ExitCode, SttError
 
-    scrub = Scrubber(secrets)
+    scrub = Scrubber(known_secrets(params))
     # gRPC's C core logs to stderr on its own (handshakes, GOAWAYs): sttcli
     # reports what matters in its own words, so silence it unless asked.
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")

@@ -56,10 +56,6 @@ def open_channel(
     return grpc.aio.secure_channel(endpoint, credentials, options=CHANNEL_OPTIONS)
 
 
-def status_name(code: grpc.StatusCode) -> str:
-    return str(code.name)
-
-
 def service_error(
     code: grpc.StatusCode,
     details: str | None,
@@ -67,9 +63,7 @@ def service_error(
     endpoint: str = "",
     ids: RequestIds | None = None,
 ) -> ServiceError:
-    return ServiceError(
-        status_name(code), details or "", endpoint=endpoint, ids=ids or RequestIds()
-    )
+    return ServiceError(str(code.name), details or "", endpoint=endpoint, ids=ids or RequestIds())
 
 
 @dataclass(frozen=True)
@@ -171,10 +165,6 @@ class StreamCall:
 
     def cancel(self) -> None:
         self._call.cancel()
-
-    def request_ids(self) -> RequestIds:
-        status = self.status()
-        return status.ids if status else RequestIds()
 
 
 def _secret_values(metadata: Sequence[tuple[str, str]]) -> list[str]:

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sttcli.errors import UsageError
 
@@ -67,11 +68,21 @@ class CredentialSource:
                 return Credential(kind, variable, value)
         return None
 
-    def secrets(self) -> list[str]:
-        """Every credential value this source could send, for scrubbing output."""
-        values = [self.iam_token, self.api_key]
-        values += [self.environ.get(v) for v in ("YC_API_KEY", "YC_IAM_TOKEN", "IAM_TOKEN")]
-        return [v.strip() for v in values if v and v.strip()]
+
+def known_secrets(params: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> list[str]:
+    """Every credential a command could send, for scrubbing what it prints.
+
+    From the flags, the environment, and -H headers whose names say secret
+    (`-H 'x-client-request-id: run-42'` is not one).
+    """
+    environ = os.environ if environ is None else environ
+    values = [params.get("iam_token"), params.get("api_key")]
+    values += [environ.get(v) for v in ("YC_API_KEY", "YC_IAM_TOKEN", "IAM_TOKEN")]
+    for header in params.get("headers") or ():
+        name, _, value = header.partition(":")
+        if is_secret_header(name.strip().lower()):
+            values += [value.strip(), value.strip().partition(" ")[2]]
+    return [v.strip() for v in values if v and v.strip()]
 
 
 def parse_header(text: str) -> tuple[str, str]:

@@ -37,15 +37,18 @@ class Diagnostics:
         quiet: bool = False,
         verbose: int = 0,
     ) -> None:
-        self.stream = stream if stream is not None else sys.stderr
+        # None: whatever sys.stderr is when writing, so that a live view that
+        # redirects stderr through itself gets these lines too.
+        self._stream = stream
         self.scrub = Scrubber(secrets)
         self.quiet = quiet
         self.verbose = verbose
 
     def write(self, text: str) -> None:
+        stream = self._stream if self._stream is not None else sys.stderr
         try:
-            self.stream.write(self.scrub(text) + "\n")
-            self.stream.flush()
+            stream.write(self.scrub(text) + "\n")
+            stream.flush()
         except (BrokenPipeError, ValueError):
             pass  # stderr is gone: nothing better to do with a message
 

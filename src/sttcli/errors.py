@@ -8,7 +8,7 @@
     └── Interrupted               130 Ctrl-C
 
 The module knows gRPC status codes by name only, so it imports nothing heavy;
-`sttcli.client.map_grpc_errors()` turns `grpc.RpcError` into `ServiceError`.
+`sttcli.client.StreamCall` turns a call's gRPC status into `ServiceError`.
 """
 
 from __future__ import annotations

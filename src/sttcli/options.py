@@ -69,10 +69,11 @@ class SessionPolicy:
     timeout: float | None = None
 
     def __post_init__(self) -> None:
-        if self.max_session_seconds <= 0:
-            raise UsageError("--max-session-seconds must be positive")
-        if self.max_session_bytes <= 0:
-            raise UsageError("--max-session-bytes must be positive")
+        # A session must carry some audio, or rotation would never move on.
+        if self.max_session_seconds < 1:
+            raise UsageError("--max-session-seconds must be at least 1")
+        if self.max_session_bytes < 32_000:
+            raise UsageError("--max-session-bytes must be at least 32000 (1 s at 16 kHz)")
         if self.retries < 0:
             raise UsageError("--retries must be 0 or more")
         if self.timeout is not None and self.timeout <= 0:

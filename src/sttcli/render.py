@@ -88,9 +88,6 @@ class Observers(Quiet):
             observer.close()
 
 
-Renderer = Observer
-
-
 def dump_json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
@@ -134,26 +131,20 @@ class JsonLinesRenderer(Quiet):
 class JsonRenderer(Quiet):
     """One document per input, on its own line, in the order the inputs were given.
 
-    `expected` lists the indices that will report; a result waits for the ones
-    before it. Those that never report (Ctrl-C, --fail-fast) leave gaps that
-    `close()` skips.
+    A result waits for those of the inputs before it. Inputs that never
+    report (Ctrl-C, --fail-fast, checks that failed up front and reported
+    first) leave gaps that `close()` skips.
     """
 
-    def __init__(self, out: TextIO | Emit, expected: Sequence[int] | None = None) -> None:
+    def __init__(self, out: TextIO | Emit) -> None:
         self.emit = out if callable(out) else writer(out)
-        self._order = list(expected) if expected is not None else None
         self._waiting: dict[int, InputResult] = {}
-        self._next = 0  # position in _order (or the index itself)
-
-    def _index(self, position: int) -> int | None:
-        if self._order is None:
-            return position
-        return self._order[position] if position < len(self._order) else None
+        self._next = 0
 
     def done(self, ref: InputRef, result: InputResult) -> None:
         self._waiting[ref.index] = result
-        while (index := self._index(self._next)) is not None and index in self._waiting:
-            self.emit(dump_json(self._waiting.pop(index).to_json()))
+        while self._next in self._waiting:
+            self.emit(dump_json(self._waiting.pop(self._next).to_json()))
             self._next += 1
 
     def close(self) -> None:

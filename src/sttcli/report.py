@@ -19,7 +19,9 @@ class InputLines(Quiet):
 
     def done(self, ref: InputRef, result: InputResult) -> None:
         if result.error is not None:
-            self.say(f"FAILED {ref.name}: {result.error.message}")
+            reason = result.error.message
+            reason = reason.removeprefix(f"{ref.name}: ")  # input errors name it already
+            self.say(f"FAILED {ref.name}: {reason}")
         elif self.successes:
             self.say(f"ok {ref.name} {result.audio_duration_s:.1f} s audio")
 

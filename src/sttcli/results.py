@@ -6,7 +6,7 @@ forms are the documented output schemas that scripts rely on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sttcli.errors import ServiceError, SttError
@@ -111,7 +111,6 @@ class InputResult:
     error: ErrorInfo | None = None
     sessions: int = 0
     retries: int = 0
-    skipped: bool = field(default=False, compare=False)
 
     @property
     def text(self) -> str:

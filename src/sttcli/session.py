@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import grpc.aio
 
 from sttcli import wire
+from sttcli.audio import conversion_hint
 from sttcli.client import StreamCall, open_channel
 from sttcli.credentials import CredentialSource, build_metadata
 from sttcli.errors import BadInput, ServiceError, SessionLimitError
@@ -56,6 +57,11 @@ _ROTATION_WINDOW_SECONDS = 30.0
 _ROTATION_WINDOW_SHARE = 0.25
 # How far past a final's position a pause may end and still be "at" it.
 _RESUME_LOOKAHEAD_SECONDS = 0.5
+
+
+_REFUSALS = frozenset(
+    {"RESOURCE_EXHAUSTED", "UNAUTHENTICATED", "PERMISSION_DENIED", "UNIMPLEMENTED", "NOT_FOUND"}
+)
 
 
 @dataclass
@@ -139,6 +145,7 @@ class _Ending:
 
     end: _End = _End.STOPPED
     cut: int | None = None
+    half_closed: bool = False  # all of the session's audio went out
 
 
 @dataclass
@@ -184,6 +191,9 @@ class InputRecognizer:
         self._timeline = OpusTimeline()
         self._final_mark: _FinalMark | None = None
         self._last_word_end = -1.0
+        # After a retry, finals whose words all end before this were delivered
+        # by the failed session (only when resuming had to go back that far).
+        self._replay_until = -1.0
         self._deadline: float | None = None
 
     # -- results ---------------------------------------------------------
@@ -226,7 +236,7 @@ class InputRecognizer:
             try:
                 end, cut = await self._run_session(start)
             except ServiceError as error:
-                if not error.retryable:
+                if not error.retryable or not self.policy.retries:
                     raise
                 resume = await self._resume_point(error)
                 if resume > start:
@@ -248,8 +258,10 @@ class InputRecognizer:
                 )
                 await self.time.sleep(delay)
                 start = resume
+                self._replay_until = self._last_word_end
                 continue
             attempt = 0
+            self._replay_until = -1.0
             if end is not _End.ROTATE:
                 return
             assert cut is not None
@@ -305,23 +317,26 @@ class InputRecognizer:
             endpoint=self.connection.endpoint,
         )
         stop = asyncio.Event()
+        ending = _Ending()
         reader = asyncio.ensure_future(self._read(call, stop))
-        writer = asyncio.ensure_future(self._write(call, start, stop))
+        writer = asyncio.ensure_future(self._write(call, start, stop, ending))
         try:
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_EXCEPTION)
-            if writer.done() and writer.exception() is not None:
+            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            if writer in done and writer.exception() is not None:
                 call.cancel()
                 raise writer.exception()  # type: ignore[misc]
             await reader  # raises the server's error
             if stop.is_set():
                 return _End.STOPPED, None
-            if not writer.done() or writer.result()[0] is _End.CALL_ENDED:
+            if not ending.half_closed or ending.end is _End.CALL_ENDED:
+                # An OK before we were done: the rest of the audio went unheard.
                 raise ServiceError(
                     "ABORTED",
                     "the server ended the stream before the audio was all sent",
                     endpoint=self.connection.endpoint,
                 )
-            return writer.result()
+            await writer
+            return ending.end, ending.cut
         finally:
             for task in (reader, writer):
                 if not task.done():
@@ -334,11 +349,16 @@ class InputRecognizer:
 
     @staticmethod
     def _counts_as_session(call: StreamCall) -> bool:
-        """Did the server take this stream? A refusal at the start does not count."""
+        """Did the stream get past its config? A refusal at the start does not count.
+
+        A refusal is a quota, credential or unknown-method status before any
+        response; a break (UNAVAILABLE, INTERNAL...) after the config was sent
+        counts, since the server may have heard audio.
+        """
         if call.responses_seen:
             return True
         status = call.status()
-        refused = status is not None and status.code.name == "RESOURCE_EXHAUSTED"
+        refused = status is not None and status.code.name in _REFUSALS
         return call.config_sent and not refused
 
     async def _read(self, call: StreamCall, stop: asyncio.Event) -> None:
@@ -358,14 +378,14 @@ class InputRecognizer:
         if event.finalizes:
             words = event.alternatives[0].words if event.alternatives else ()
             words_end = max((w.end_s for w in words), default=None)
-            if words_end is not None and words_end <= self._last_word_end:
-                return  # audio recognized twice: its final was delivered already
+            if words_end is not None and words_end <= self._replay_until:
+                return  # resent audio recognized again: its final was delivered already
             self._final_mark = _FinalMark(
                 self._sent,
                 None if words_end is None else self._position_at(words_end),
             )
             if words_end is not None:
-                self._last_word_end = words_end
+                self._last_word_end = max(self._last_word_end, words_end)
             if event.final:
                 end = words_end if words_end is not None else event.audio_sent_s
                 self.utterances.append(Utterance(event.text, end))
@@ -376,15 +396,15 @@ class InputRecognizer:
         return int(seconds * bps) & ~1
 
     async def _write(
-        self, call: StreamCall, start: int, stop: asyncio.Event
-    ) -> tuple[_End, int | None]:
-        ending = _Ending()
+        self, call: StreamCall, start: int, stop: asyncio.Event, ending: _Ending
+    ) -> None:
         async with contextlib.aclosing(self._session_audio(start, stop, ending)) as audio:
             async for request in request_stream(self.config, audio):
                 if not await call.write(request):
-                    return _End.CALL_ENDED, None
+                    ending.end = _End.CALL_ENDED
+                    return
+        ending.half_closed = True
         await call.done_writing()
-        return ending.end, ending.cut
 
     async def _session_audio(
         self, start: int, stop: asyncio.Event, ending: _Ending
@@ -406,6 +426,8 @@ class InputRecognizer:
             if delay > 0:
                 await self.time.sleep(delay)
             self._read_until = max(self._read_until, position + len(chunk))
+            if not self.bytes_per_second:
+                self._timeline.feed(chunk)  # its pages count against the limit before it goes
             chunk, cut = limit.check(chunk, position)
             if chunk:
                 yield chunk
@@ -503,13 +525,12 @@ class _SessionLimit:
         return chunk, None
 
     def _check_ogg(self, chunk: bytes, end: int) -> bytes:
-        # The pages this chunk completes count before it is sent.
-        seconds = self.recognizer._timeline.feed(chunk)  # noqa: SLF001
+        seconds = self.recognizer.audio_seconds
         if end - self.start > self.limit or seconds > self.policy.max_session_seconds:
             raise SessionLimitError(
                 f"{self.name}: Ogg Opus input is longer than one session may be "
                 f"({self.policy.max_session_seconds:g} s, {self.policy.max_session_bytes} bytes), "
-                "and sttcli cannot split Ogg Opus between sessions; convert it to WAV "
-                f"(sox {self.name} -r 16000 -c 1 -b 16 OUTPUT.wav) to stream it whole"
+                "and sttcli cannot split Ogg Opus between sessions; to stream it whole, "
+                + conversion_hint(self.name)
             )
         return chunk

@@ -15,7 +15,7 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import BinaryIO, Protocol
 
 from sttcli.audio import AudioFormat, NeedMore, sniff
@@ -123,10 +123,11 @@ class PipeReader:
     """
 
     def __init__(self, file: BinaryIO) -> None:
-        self._read = getattr(file, "read1", None) or file.read
+        self._read = _raw_reader(file)
         self._queue: asyncio.Queue[bytes | BaseException] | None = None
         self._slots = threading.Semaphore(_PIPE_QUEUE_BLOCKS)
         self._eof = False
+        self._pumped_all = False  # the thread saw the end and is gone
 
     def _start(self) -> asyncio.Queue[bytes | BaseException]:
         if self._queue is None:
@@ -151,11 +152,13 @@ class PipeReader:
             except RuntimeError:
                 return  # the loop is closed: nobody is listening any more
             if not isinstance(item, bytes) or not item:
+                self._pumped_all = True
                 return
 
     @property
     def finished(self) -> bool:
-        return self._eof
+        """Nothing reads the pipe any more: its descriptor can be closed."""
+        return self._eof or self._pumped_all
 
     async def get(self, timeout: float | None = None) -> bytes:
         """The next block; b'' at the end; TimeoutError if nothing came in `timeout` s."""
@@ -170,6 +173,21 @@ class PipeReader:
         if not item:
             self._eof = True
         return item
+
+
+def _raw_reader(file: BinaryIO) -> Callable[[int], bytes]:
+    """Read the descriptor itself when there is one.
+
+    A thread blocked in a buffered object's read holds that object's lock, and
+    an interpreter that exits then (a server error, Ctrl-C, a finished single
+    utterance while the producer still runs) aborts with "could not acquire
+    lock for <stdin>". os.read holds no lock.
+    """
+    try:
+        descriptor = file.fileno()
+    except (AttributeError, OSError, ValueError):
+        return getattr(file, "read1", None) or file.read
+    return lambda size: os.read(descriptor, size)
 
 
 class PipeSource:
@@ -304,7 +322,7 @@ async def open_source(
         stream = stdin if stdin is not None else sys.stdin.buffer
         return await _open_pipe(name, stream, encoding, rate, keepalive_silence)
     try:
-        file = open(name, "rb")  # noqa: SIM115 - the source owns and closes it
+        file = await _open_in_thread(name)
     except FileNotFoundError:
         raise BadInput(f"{name}: no such file") from None
     except IsADirectoryError:
@@ -327,6 +345,41 @@ async def open_source(
     except BaseException:
         file.close()
         raise
+
+
+async def _open_in_thread(name: str) -> BinaryIO:
+    """open() a path without blocking the event loop: a FIFO blocks until it has a writer.
+
+    A daemon thread, so that Ctrl-C while it waits neither goes unheard nor
+    keeps the process alive at exit.
+    """
+    loop = asyncio.get_running_loop()
+    opened: asyncio.Future[BinaryIO] = loop.create_future()
+
+    def settle(result: BinaryIO | None, error: BaseException | None) -> None:
+        if opened.cancelled():
+            if result is not None:
+                result.close()
+        elif error is not None:
+            opened.set_exception(error)
+        else:
+            opened.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        file: BinaryIO | None = None
+        error: BaseException | None = None
+        try:
+            file = open(name, "rb")  # noqa: SIM115 - the source owns and closes it
+        except BaseException as problem:
+            error = problem
+        try:
+            loop.call_soon_threadsafe(settle, file, error)
+        except RuntimeError:  # the loop is gone: nobody waits for this file
+            if file is not None:
+                file.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return await opened
 
 
 def _sniff_file(name: str, file: BinaryIO, encoding: str, rate: int | None) -> AudioFormat:

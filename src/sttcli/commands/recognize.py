@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -23,9 +24,9 @@ from typing import Any, TextIO, TypeVar
 from sttcli import wire
 from sttcli.audio import RateSource
 from sttcli.batch import BatchOutcome, run_batch
-from sttcli.credentials import CredentialSource, masked, parse_header
+from sttcli.credentials import CredentialSource, known_secrets, masked, parse_header
 from sttcli.diagnostics import Diagnostics
-from sttcli.errors import BadInput, ExitCode, UsageError
+from sttcli.errors import BadInput, ExitCode, Interrupted, UsageError
 from sttcli.options import DEFAULT_ENDPOINT, RecognitionSettings, SessionPolicy, StreamSettings
 from sttcli.outputs import ResultFiles, result_paths
 from sttcli.render import (
@@ -76,14 +77,12 @@ class Plan:
 
 def run_recognize(params: dict[str, Any]) -> int:
     diagnostics = Diagnostics(
-        secrets=_secrets(params), quiet=params["quiet"], verbose=params["verbose"]
+        secrets=known_secrets(params), quiet=params["quiet"], verbose=params["verbose"]
     )
     diagnostics.install_logging()
     plan = make_plan(params, stdout_is_terminal=sys.stdout.isatty())
-    if plan.dry_run:
-        return _run_loop(_dry_run(plan, sys.stdout))
     with ExitStack() as stack:
-        if plan.local:
+        if plan.local and not plan.dry_run:
             plan = stack.enter_context(_local_server(plan))
         out: TextIO = sys.stdout
         if plan.output:
@@ -91,6 +90,8 @@ def run_recognize(params: dict[str, Any]) -> int:
                 out = stack.enter_context(open(plan.output, "w", encoding="utf-8"))
             except OSError as exc:
                 raise UsageError(f"-o {plan.output}: {exc.strerror or exc}") from None
+        if plan.dry_run:
+            return _run_loop(_dry_run(plan, out, diagnostics))
         return _run_loop(_recognize_all(plan, out, diagnostics))
 
 
@@ -156,6 +157,8 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         insecure=params["insecure"],
         ca_file=params["ca_file"],
     )
+    if params["ca_file"] and not os.access(params["ca_file"], os.R_OK):
+        raise UsageError(f"--ca-file {params['ca_file']}: cannot read it")
     if params["max_rps"] <= 0:
         raise UsageError("--max-rps must be positive")
     if connection.insecure and not params["local"] and not _is_loopback(endpoint):
@@ -189,9 +192,12 @@ def _local_server(plan: Plan) -> Iterator[Plan]:
     from sttcli.server.app import create_server
     from sttcli.server.sphinx import SphinxEngine
 
-    engine = SphinxEngine(workers=plan.jobs)
+    # Each worker is ~200 MB and a core's worth of decoding: more workers than
+    # cores would not decode faster. Streams beyond them wait for a decoder.
+    workers = max(1, min(plan.jobs, os.cpu_count() or 1))
+    engine = SphinxEngine(workers=workers)
     try:
-        server, port, _ = create_server("127.0.0.1:0", engine, workers=plan.jobs)
+        server, port, _ = create_server("127.0.0.1:0", engine, workers=workers)
         try:
             connection = replace(
                 plan.connection,
@@ -218,17 +224,17 @@ def _is_loopback(endpoint: str) -> bool:
 
 def _inputs(params: dict[str, Any]) -> tuple[str, ...]:
     inputs = list(params["audio"])
-    if inputs.count("-") > 1:
-        raise UsageError("'-' (stdin) can be given once at most")
     listed = params["from_file"]
     if listed:
-        if listed == "-" and "-" in inputs:
-            raise UsageError("stdin cannot be both the list of inputs (--from-file -) and audio")
         inputs += _read_list(listed)
+        if not inputs:
+            raise UsageError(f"--from-file {listed}: no inputs listed")
     elif not inputs:
         inputs = ["-"]
-    if not inputs:
-        raise UsageError(f"--from-file {listed}: no inputs listed")
+    if inputs.count("-") > 1:
+        raise UsageError("'-' (stdin) can be given once at most")
+    if listed == "-" and "-" in inputs:
+        raise UsageError("stdin cannot be both the list of inputs (--from-file -) and audio")
     return tuple(inputs)
 
 
@@ -243,12 +249,6 @@ def _read_list(listed: str) -> list[str]:
         raise UsageError(f"--from-file {listed}: {exc.strerror or exc}") from None
     entries = [line.strip() for line in lines]
     return [entry for entry in entries if entry and not entry.startswith("#")]
-
-
-def _secrets(params: dict[str, Any]) -> list[str]:
-    from sttcli.cli import _secrets as cli_secrets
-
-    return cli_secrets(params)
 
 
 @dataclass
@@ -322,13 +322,14 @@ async def _set_aside(run: _Run) -> list[InputRef]:
 
 
 async def _precheck(plan: Plan, name: str) -> BadInput | None:
-    """Open and sniff a file, then close it: 1000 inputs must not hold 1000 descriptors."""
-    if name == "-" or not Path(name).is_file():
-        return None if name == "-" else await _open_problem(plan, name)
-    return await _open_problem(plan, name)
+    """Open and sniff a file, then close it: 1000 inputs must not hold 1000 descriptors.
 
-
-async def _open_problem(plan: Plan, name: str) -> BadInput | None:
+    Only regular files and missing paths: a pipe or FIFO read now would not
+    be there to read again.
+    """
+    path = Path(name)
+    if name == "-" or (path.exists() and not path.is_file() and not path.is_dir()):
+        return None
     try:
         source = await _open(plan, name)
     except BadInput as problem:
@@ -355,9 +356,10 @@ def _observers(run: _Run, view: ProgressView | None) -> list[Observer]:
         if view is not None and same_terminal(run.out):
             emit = view.print_above
         observers.append(_renderer(plan, run, emit))
-    if run.several and not run.diagnostics.quiet:
+    if run.several:
+        # Failures always get their line; -q and a person's view drop the "ok" ones.
         say = view.print_above if view is not None else run.diagnostics.write
-        observers.append(InputLines(say, successes=view is None))
+        observers.append(InputLines(say, successes=view is None and not run.diagnostics.quiet))
     if view is not None:
         observers.append(view)
     return observers
@@ -407,10 +409,7 @@ async def _open_recognizer(
     limiter: StartLimiter,
 ) -> InputRecognizer:
     source = await _open(plan, ref.name)
-    if source.format.rate_source is RateSource.DEFAULT:
-        diagnostics.notice(
-            f"{ref.name}: raw audio and no --rate: the API default of 48000 Hz applies"
-        )
+    _rate_notice(source, diagnostics)
     return InputRecognizer(
         source,
         settings=plan.settings,
@@ -422,6 +421,13 @@ async def _open_recognizer(
     )
 
 
+def _rate_notice(source: AudioSource, diagnostics: Diagnostics) -> None:
+    if source.format.rate_source is RateSource.DEFAULT:
+        diagnostics.notice(
+            f"{source.name}: raw audio and no --rate: the API default of 48000 Hz applies"
+        )
+
+
 async def _open(plan: Plan, name: str) -> AudioSource:
     return await open_source(
         name,
@@ -431,14 +437,17 @@ async def _open(plan: Plan, name: str) -> AudioSource:
     )
 
 
-async def _dry_run(plan: Plan, out: TextIO) -> int:
+async def _dry_run(plan: Plan, out: TextIO, diagnostics: Diagnostics) -> int:
+    # --local sends no credentials: its server is this process's own.
+    metadata = () if plan.local else plan.connection.metadata()
     for name in plan.inputs:
         source = await _open(plan, name)
+        _rate_notice(source, diagnostics)
         try:
             document = {
                 "input": name,
                 "endpoint": "(local)" if plan.local else plan.connection.endpoint,
-                "metadata": masked(plan.connection.metadata()),
+                "metadata": masked(metadata),
                 "config": wire.config_to_dict(wire.config_request(plan.settings, source.format)),
             }
         finally:
@@ -468,6 +477,10 @@ def _run_loop(main: Coroutine[Any, Any, T]) -> T:
         pass  # not the main thread, or no signal support: KeyboardInterrupt as usual
     try:
         return loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        if interrupted:  # Ctrl-C before or after the batch itself (opening, sniffing)
+            raise Interrupted() from None
+        raise
     finally:
         try:
             loop.remove_signal_handler(signal.SIGINT)

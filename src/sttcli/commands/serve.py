@@ -51,6 +51,9 @@ def run_serve(params: dict[str, Any]) -> int:
             auth=auth,
             announce=diagnostics.write,
         )
-    except OSError as error:
-        raise UsageError(f"cannot listen on {params['host']}:{params['port']}: {error}") from None
+    except OSError:
+        raise UsageError(
+            f"cannot listen on {params['host']}:{params['port']}: "
+            "the address is taken or not this machine's"
+        ) from None
     return int(ExitCode.OK)

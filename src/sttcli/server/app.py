@@ -18,6 +18,9 @@ log = logging.getLogger("sttcli.server")
 
 # Accept keepalive pings from clients of long, quiet streams.
 SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
+    # gRPC shares ports by default: a second server on a taken port would
+    # start, say it listens, and split the clients with the first.
+    ("grpc.so_reuseport", 0),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
@@ -40,7 +43,10 @@ def create_server(
     pool = futures.ThreadPoolExecutor(max_workers=max(8, workers * 4), thread_name_prefix="stream")
     server = grpc.server(pool, options=SERVER_OPTIONS)
     rpc.add_SttServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as error:  # grpc's way of saying the bind failed
+        raise OSError(f"cannot listen on {address}") from error
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     server.start()

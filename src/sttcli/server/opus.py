@@ -11,8 +11,6 @@ from typing import Any
 
 from sttcli.ogg import OggError, OggReader
 
-OPUS_RATE = 48000
-
 
 class OpusDecodeError(ValueError):
     """The stream is not Ogg Opus we can decode."""

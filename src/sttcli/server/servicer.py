@@ -21,14 +21,13 @@ import grpc
 
 from sttcli._proto import stt_service_pb2 as pb
 from sttcli._proto import stt_service_pb2_grpc as rpc
+from sttcli.audio import DEFAULT_RATE, OPUS_RATE, SUPPORTED_RATES
 from sttcli.server.engine import Engine, EngineError, EngineEvent, EngineSession, Final, Partial
 from sttcli.server.opus import OggOpusDecoder, OpusDecodeError
 from sttcli.server.text import TextOptions
 
 log = logging.getLogger("sttcli.server")
 
-LPCM_RATES = (8000, 16000, 48000)
-DEFAULT_LPCM_RATE = 48000
 MODELS = ("", "general")
 Spec = pb.RecognitionSpec
 
@@ -150,16 +149,15 @@ class SttServicer(rpc.SttServiceServicer):
         except EngineError as error:
             log.warning("stream %s: engine failed: %s", stream.request_id, error)
             context.abort(grpc.StatusCode.INTERNAL, f"recognition failed: {error}")
-        except GeneratorExit:
+        except grpc.RpcError:
+            # Reading the next request failed: the client cancelled, its
+            # connection broke, or the server is shutting down.
             log.info("stream %s: the client went away", stream.request_id)
-            raise
         finally:
             if session is not None:
                 session.close()
             with self._lock:
                 self._active -= 1
-            if not context.is_active() and not stream.done:
-                log.debug("stream %s: cancelled", stream.request_id)
 
     def _configure(self, stream: _Stream, spec: Spec) -> None:
         invalid = grpc.StatusCode.INVALID_ARGUMENT
@@ -173,10 +171,10 @@ class SttServicer(rpc.SttServiceServicer):
                 stream.opus = OggOpusDecoder()
             except OpusDecodeError as error:
                 raise _Rejected(grpc.StatusCode.UNIMPLEMENTED, str(error)) from None
-            stream.rate = 48000
+            stream.rate = OPUS_RATE
         elif encoding in (Spec.LINEAR16_PCM, Spec.AUDIO_ENCODING_UNSPECIFIED):
-            rate = spec.sample_rate_hertz or DEFAULT_LPCM_RATE
-            if rate not in LPCM_RATES:
+            rate = spec.sample_rate_hertz or DEFAULT_RATE
+            if rate not in SUPPORTED_RATES:
                 raise _Rejected(
                     invalid,
                     f"sample_rate_hertz {rate} is not supported for LINEAR16_PCM; "

@@ -44,6 +44,7 @@ class SphinxEngine:
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
+        self._closed = False
         for _ in range(workers):
             self._add_worker()
 
@@ -68,15 +69,18 @@ class SphinxEngine:
         if not broken:
             self._idle.put(worker)
             return
-        log.warning("a recognizer process failed; starting another")
         with self._lock:
             if worker in self._all:
                 self._all.remove(worker)
+            closed = self._closed
         worker.stop()
-        self._add_worker()
+        if not closed:  # a worker killed by close() is not replaced
+            log.warning("a recognizer process failed; starting another")
+            self._add_worker()
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             workers, self._all = self._all, []
         for worker in workers:
             worker.stop()
@@ -126,7 +130,13 @@ class _Worker:
         self.process = context.Process(
             target=worker_main, args=(child,), name="sttcli-pocketsphinx", daemon=True
         )
-        self.process.start()
+        # The child inherits this: a Ctrl-C at the terminal reaches workers
+        # still starting up, and only the server should decide when they stop.
+        previous = _ignore_sigint()
+        try:
+            self.process.start()
+        finally:
+            _restore_sigint(previous)
         child.close()
         self._ready = False
 
@@ -162,6 +172,17 @@ class _Worker:
             self.process.kill()
             self.process.join(timeout=2)
         self._connection.close()
+
+
+def _ignore_sigint() -> Any:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _restore_sigint(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)
 
 
 def worker_main(connection: Connection) -> None:

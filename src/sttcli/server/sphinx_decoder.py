@@ -81,6 +81,7 @@ class StreamDecoder:
         self._utterance = bytearray()  # speech of the current utterance
         self._utterance_start = 0.0
         self._in_utterance = False
+        self._continued = False  # the next utterance continues a cut one
         self._live_fed = 0
         self._last_partial = ""
         for decoder in (live, final):
@@ -133,12 +134,17 @@ class StreamDecoder:
             self._utterance += speech
             if len(self._utterance) >= _MAX_UTTERANCE_BYTES:
                 self._end_utterance(events)
-        if self._in_utterance and not self.endpointer.in_speech:
-            self._end_utterance(events)
+                self._continued = True  # the speech goes on: so does its timeline
+        if not self.endpointer.in_speech:
+            self._continued = False
+            if self._in_utterance:
+                self._end_utterance(events)
 
     def _start_utterance(self) -> None:
         self._in_utterance = True
-        self._utterance_start = float(self.endpointer.speech_start)
+        if not self._continued:  # after a cut, _end_utterance moved the start on
+            self._utterance_start = float(self.endpointer.speech_start)
+        self._continued = False
         self._utterance.clear()
         self._live_fed = 0
         self._last_partial = ""
