@@ -8,7 +8,6 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 import grpc
 import pytest
 from support.audio import markers, wav
-from support.cli import against, run_cli
+from support.cli import against, run_cli, spawn_against
 from support.clock import FakeClock
 from support.faults import Fault, FaultServer
 
@@ -308,24 +307,12 @@ def test_max_rps_is_shared_by_concurrent_inputs() -> None:
 # -- as a process -----------------------------------------------------------------
 
 
-def sttcli_process(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sttcli", *args],
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        **kwargs,
-    )
-
-
 def test_a_killed_run_leaves_whole_files_only(server: FaultServer, tmp_path: Path) -> None:
     inputs = make_inputs(tmp_path, "golf", "hotel " * 200)
     out = tmp_path / "out"
     out.mkdir()
-    process = sttcli_process(
-        "recognize",
-        "--endpoint",
+    process = spawn_against(
         server.address,
-        "--insecure",
         "-f",
         "json",
         "--speed",
@@ -334,6 +321,7 @@ def test_a_killed_run_leaves_whole_files_only(server: FaultServer, tmp_path: Pat
         str(out),
         *inputs,
         stderr=subprocess.DEVNULL,
+        text=True,
     )
     deadline = time.monotonic() + 30
     while not (out / "in0.json").exists():
@@ -347,11 +335,8 @@ def test_a_killed_run_leaves_whole_files_only(server: FaultServer, tmp_path: Pat
 
 def test_ctrl_c_keeps_finished_results(server: FaultServer, tmp_path: Path) -> None:
     inputs = make_inputs(tmp_path, "india", "juliett " * 200)
-    process = sttcli_process(
-        "recognize",
-        "--endpoint",
+    process = spawn_against(
         server.address,
-        "--insecure",
         "-f",
         "json",
         "--speed",
@@ -361,6 +346,7 @@ def test_ctrl_c_keeps_finished_results(server: FaultServer, tmp_path: Path) -> N
         *inputs,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        text=True,
     )
     assert process.stdout is not None
     ready, _, _ = select.select([process.stdout], [], [], 30)
@@ -381,14 +367,12 @@ def test_a_person_watching_gets_a_progress_view(server: FaultServer, tmp_path: P
 
     inputs = make_inputs(tmp_path, "kilo", "lima")
     controller, terminal = pty.openpty()
-    process = sttcli_process(
-        "recognize",
-        "--endpoint",
+    process = spawn_against(
         server.address,
-        "--insecure",
         *inputs,
         stdout=subprocess.PIPE,
         stderr=terminal,
+        text=True,
     )
     out, _ = process.communicate(timeout=30)
     os.close(terminal)

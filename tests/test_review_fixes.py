@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,19 +14,14 @@ from pathlib import Path
 import grpc
 import pytest
 from support.audio import markers, wav
-from support.cli import against, run_cli
+from support.cli import against, run_cli, spawn, spawn_against
 from support.faults import FaultServer
 from support.run import recognize_path
 from support.scripted import Reply, ScriptedServer, response
 
 
-def sttcli(*args: str, **kwargs: object) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "sttcli", *args], env=env, **kwargs)  # type: ignore[call-overload]
-
-
-def open_pipe_with(data: bytes) -> int:
-    """A pipe that gets `data` and then stays open, like a microphone."""
+def recognizing_an_open_pipe(address: str, data: bytes) -> subprocess.Popen[bytes]:
+    """sttcli reading raw audio from a pipe that gets `data` and then stays open, like a mic."""
     read, write = os.pipe()
 
     def feed() -> None:
@@ -36,7 +30,11 @@ def open_pipe_with(data: bytes) -> int:
         os.close(write)
 
     threading.Thread(target=feed, daemon=True).start()
-    return read
+    process = spawn_against(
+        address, "-r", "16000", "-", stdin=read, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    os.close(read)
+    return process
 
 
 def test_a_server_error_while_stdin_is_still_open_exits_with_its_code(
@@ -45,40 +43,14 @@ def test_a_server_error_while_stdin_is_still_open_exits_with_its_code(
     stt_server.script = [
         Reply(abort=(grpc.StatusCode.INVALID_ARGUMENT, "no such language"), after=1)
     ]
-    read = open_pipe_with(bytes(32000))
-    process = sttcli(
-        "recognize",
-        "--endpoint",
-        stt_server.address,
-        "--insecure",
-        "-r",
-        "16000",
-        "-",
-        stdin=read,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    os.close(read)
+    process = recognizing_an_open_pipe(stt_server.address, bytes(32000))
     _, err = process.communicate(timeout=30)
     assert process.returncode == 3, err
     assert err.decode().count("\n") == 1 and b"Fatal" not in err
 
 
 def test_ctrl_c_while_stdin_is_open_exits_130(stt_server: ScriptedServer) -> None:
-    read = open_pipe_with(bytes(8000))  # raw: no header says where it ends
-    process = sttcli(
-        "recognize",
-        "--endpoint",
-        stt_server.address,
-        "--insecure",
-        "-r",
-        "16000",
-        "-",
-        stdin=read,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    os.close(read)
+    process = recognizing_an_open_pipe(stt_server.address, bytes(8000))
     deadline = time.monotonic() + 20
     while not stt_server.calls:
         assert time.monotonic() < deadline
@@ -168,7 +140,7 @@ def test_stdin_listed_twice_is_a_usage_error() -> None:
 
 
 def test_serve_refuses_a_taken_port_and_a_foreign_address() -> None:
-    first = sttcli(
+    first = spawn(
         "serve", "--engine", "synthetic", "--port", "0", stderr=subprocess.PIPE, text=True
     )
     assert first.stderr is not None

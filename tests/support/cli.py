@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from typing import Any
+
 from click.testing import CliRunner, Result
 
 from sttcli.cli import main
@@ -14,3 +19,15 @@ def run_cli(*args: str, input: bytes | str | None = None) -> Result:
 def against(server_address: str, *args: str, input: bytes | str | None = None) -> Result:
     """`sttcli recognize` pointed at a local plaintext server."""
     return run_cli("recognize", "--endpoint", server_address, "--insecure", *args, input=input)
+
+
+def spawn(*args: str, **popen: Any) -> subprocess.Popen[Any]:
+    """`python -m sttcli ARGS` as a process of its own, for signals, pipes and kills."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("YC_", "IAM_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    return subprocess.Popen([sys.executable, "-m", "sttcli", *args], env=env, **popen)
+
+
+def spawn_against(server_address: str, *args: str, **popen: Any) -> subprocess.Popen[Any]:
+    """`sttcli recognize` as a process, pointed at a local plaintext server."""
+    return spawn("recognize", "--endpoint", server_address, "--insecure", *args, **popen)
