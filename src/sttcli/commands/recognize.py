@@ -310,8 +310,7 @@ async def _set_aside(run: _Run) -> list[InputRef]:
     for ref in run.refs:
         if plan.skip_existing and paths[ref.index].exists():
             run.skipped += 1
-            if run.several:
-                run.diagnostics.notice(f"skipped {ref.name}: {paths[ref.index]} exists")
+            log.info("skipped %s: %s exists", ref.name, paths[ref.index])  # -v; the summary counts
             continue
         problem = await _precheck(plan, ref.name) if run.several else None
         if problem is not None:
