@@ -12,17 +12,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.audio import ramp, wav
+from support.cli import spawn, spawn_against
 from support.scripted import Reply, ScriptedServer, response
 
 STTCLI = shutil.which("sttcli") or str(Path(sys.executable).parent / "sttcli")
 
 
-def sttcli(*args: str, **kwargs: object) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("YC_", "IAM_"))}
-    return subprocess.Popen([STTCLI, *args], env=env, **kwargs)  # type: ignore[call-overload]
+def installed_against(address: str, *args: str, **popen: Any) -> subprocess.Popen[bytes]:
+    """The installed `sttcli recognize`, pointed at a local plaintext server."""
+    return spawn_against(address, *args, program=[STTCLI], **popen)
 
 
 def test_version_and_help_work() -> None:
@@ -43,11 +45,8 @@ def test_recognizes_a_file_end_to_end(stt_server: ScriptedServer, tmp_path: Path
     stt_server.script = [Reply(response("hello from a process"))]
     path = tmp_path / "a.wav"
     path.write_bytes(wav(ramp(8000)))
-    process = sttcli(
-        "recognize",
-        "--endpoint",
+    process = installed_against(
         stt_server.address,
-        "--insecure",
         str(path),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -63,11 +62,8 @@ def test_ctrl_c_cancels_the_stream_and_keeps_the_finals(
     stt_server.script = [Reply(response("first words"), after=1)]
     path = tmp_path / "long.wav"
     path.write_bytes(wav(bytes(32000 * 30)))  # 30 s, sent in real time
-    process = sttcli(
-        "recognize",
-        "--endpoint",
+    process = installed_against(
         stt_server.address,
-        "--insecure",
         "--speed",
         "1",
         "-f",
@@ -98,11 +94,8 @@ def test_a_closed_stdout_ends_quietly(stt_server: ScriptedServer, tmp_path: Path
     stt_server.script = [Reply(response(f"line {n}"), after=n) for n in range(1, 200)]
     path = tmp_path / "a.wav"
     path.write_bytes(wav(bytes(4000 * 200)))
-    process = sttcli(
-        "recognize",
-        "--endpoint",
+    process = installed_against(
         stt_server.address,
-        "--insecure",
         "--speed",
         "20",
         str(path),
@@ -121,10 +114,11 @@ def test_a_closed_stdout_ends_quietly(stt_server: ScriptedServer, tmp_path: Path
 def test_no_audio_and_a_terminal_on_stdin_prints_usage() -> None:
     controller, terminal = pty.openpty()
     try:
-        process = sttcli(
+        process = spawn(
             "recognize",
             "--api-key",
             "k",
+            program=[STTCLI],
             stdin=terminal,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from click.testing import CliRunner, Result
@@ -21,11 +22,19 @@ def against(server_address: str, *args: str, input: bytes | str | None = None) -
     return run_cli("recognize", "--endpoint", server_address, "--insecure", *args, input=input)
 
 
-def spawn(*args: str, **popen: Any) -> subprocess.Popen[Any]:
-    """`python -m sttcli ARGS` as a process of its own, for signals, pipes and kills."""
+PYTHON_M_STTCLI = (sys.executable, "-m", "sttcli")
+
+
+def spawn(
+    *args: str, program: Sequence[str] = PYTHON_M_STTCLI, **popen: Any
+) -> subprocess.Popen[Any]:
+    """sttcli as a process of its own, for signals, pipes and kills.
+
+    `program` is `python -m sttcli` unless a test means the installed script.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("YC_", "IAM_"))}
     env["PYTHONUNBUFFERED"] = "1"
-    return subprocess.Popen([sys.executable, "-m", "sttcli", *args], env=env, **popen)
+    return subprocess.Popen([*program, *args], env=env, **popen)
 
 
 def spawn_against(server_address: str, *args: str, **popen: Any) -> subprocess.Popen[Any]:
