@@ -53,9 +53,9 @@ class Pause:
     start: int
     end: int  # where the run had lasted min_pause: it may go on beyond
 
-    def cut_point(self, min_pause_bytes: int) -> int:
+    def cut_point(self) -> int:
         """Where to end one session and start the next: inside the quiet, on a sample."""
-        return (self.start + min(self.end - self.start, min_pause_bytes) // 2) & ~1
+        return (self.start + (self.end - self.start) // 2) & ~1
 
 
 class PauseFinder:
@@ -63,7 +63,6 @@ class PauseFinder:
 
     def __init__(self, bytes_per_second: int, min_pause: float, position: int = 0) -> None:
         self.frame_bytes = max(2, int(bytes_per_second * FRAME_SECONDS) & ~1)
-        self.min_pause_bytes = int(bytes_per_second * min_pause) & ~1
         self._min_frames = max(1, math.ceil(min_pause / FRAME_SECONDS))
         self._carry = bytearray()
         # Frames are aligned to multiples of frame_bytes from the start of the payload.

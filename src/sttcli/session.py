@@ -456,7 +456,7 @@ class InputRecognizer:
             after = max(start, mark.words_end)
             pauses = await self._pauses(after, scan_end)
             first = pauses[0] if pauses else None
-            point = max(after, first.cut_point(self._min_pause_bytes())) if first else after
+            point = max(after, first.cut_point()) if first else after
             return min(point, self._sent)
         pauses = [p for p in await self._pauses(start, scan_end) if p.start <= mark.sent]
         if not pauses:
@@ -466,10 +466,7 @@ class InputRecognizer:
                 self.source.name,
             )
             return mark.sent
-        return min(pauses[-1].cut_point(self._min_pause_bytes()), self._sent)
-
-    def _min_pause_bytes(self) -> int:
-        return int(self.policy.min_pause * (self.bytes_per_second or 0)) & ~1
+        return min(pauses[-1].cut_point(), self._sent)
 
     async def _pauses(self, start: int, end: int) -> list[Pause]:
         assert self.bytes_per_second
@@ -510,7 +507,7 @@ class _SessionLimit:
         if self.finder is None:
             self.finder = PauseFinder(self.bps, self.policy.min_pause, position=position)
         for pause in self.finder.feed(chunk):
-            cut = max(pause.cut_point(self.finder.min_pause_bytes), position)
+            cut = max(pause.cut_point(), position)
             if cut <= self.start + self.limit:
                 return chunk[: cut - position], cut
         hard_end = self.start + self.limit
