@@ -146,9 +146,9 @@ def stream_bare(path: str, endpoint: str) -> tuple[float, list[str]]:
 
 def stream_core(path: str, endpoint: str, *, rotate: bool) -> tuple[float, list[str]]:
     """sttcli's library API: one InputRecognizer over a file source."""
+    from sttcli.audio.sources import open_source
     from sttcli.options import RecognitionSettings, SessionPolicy, StreamSettings
     from sttcli.session import Connection, InputRecognizer
-    from sttcli.sources import open_source
 
     policy = (
         SessionPolicy()

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support.audio import wav_header
 
-from sttcli.audio import AudioFormat, Encoding, NeedMore, RateSource, sniff
+from sttcli.audio.sniff import AudioFormat, Encoding, NeedMore, RateSource, sniff
 from sttcli.errors import BadInput, ExitCode
 
 

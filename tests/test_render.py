@@ -7,7 +7,7 @@ import io
 import pyte
 from rich.console import Console
 
-from sttcli.render import InputRef, JsonRenderer, LiveRenderer, TextRenderer
+from sttcli.output.render import InputRef, JsonRenderer, LiveRenderer, TextRenderer
 from sttcli.results import Alternative, ChunkEvent, InputResult, Utterance
 
 REF = InputRef(0, "talk.wav")

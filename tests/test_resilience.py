@@ -344,9 +344,9 @@ def test_credentials_are_read_again_for_each_session(tmp_path: Path) -> None:
     import grpc.aio
     from support.scripted import ScriptedServer
 
-    from sttcli.credentials import CredentialSource
+    from sttcli.audio.sources import open_source
+    from sttcli.auth.credentials import CredentialSource
     from sttcli.session import Connection, InputRecognizer
-    from sttcli.sources import open_source
 
     scripted = ScriptedServer()
     path = tmp_path / "a.pcm"

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.audio import wav_header
 
-from sttcli.sources import AudioSource, open_source
+from sttcli.audio.sources import AudioSource, open_source
 
 
 async def read_all(source: AudioSource, size: int) -> list[bytes]:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from sttcli import wire
-from sttcli.audio import AudioFormat, Encoding, RateSource
+from sttcli.audio.sniff import AudioFormat, Encoding, RateSource
 from sttcli.options import RecognitionSettings
 from sttcli.streaming import Pacer, request_stream
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sttcli.errors import ExitCode, Interrupted, SttError
-from sttcli.render import InputRef, Observer
+from sttcli.output.render import InputRef, Observer
 from sttcli.results import ErrorInfo, InputResult
 from sttcli.session import InputRecognizer
 

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import click
 
 from sttcli import __version__
-from sttcli.audio import SUPPORTED_RATES
+from sttcli.audio.sniff import SUPPORTED_RATES
 
 RATES = tuple(str(rate) for rate in SUPPORTED_RATES)
 FORMATS = ("live", "text", "jsonl", "json")
@@ -244,7 +244,7 @@ def _guarded(run: Callable[[], int], *, verbose: int, params: dict[str, Any]) ->
 
     STTCLI_TRACEBACK=1 re-raises instead, for debugging sttcli itself.
     """
-    from sttcli.credentials import known_secrets
+    from sttcli.auth.credentials import known_secrets
     from sttcli.diagnostics import Scrubber
     from sttcli.errors import ExitCode, SttError
 

@@ -20,7 +20,7 @@ import grpc.aio
 
 from sttcli import wire
 from sttcli._proto import stt_service_pb2_grpc
-from sttcli.credentials import MASK, is_secret_header
+from sttcli.auth.credentials import MASK, is_secret_header
 from sttcli.errors import RequestIds, ServiceError, UsageError
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from sttcli.credentials import MASK
+from sttcli.auth.credentials import MASK
 
 
 class Scrubber:

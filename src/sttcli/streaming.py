@@ -3,7 +3,7 @@
 Nothing here does I/O, reads a clock of its own or knows gRPC: the session
 layer (`sttcli.session`) drives these pieces with real sources, calls and
 time, and tests drive them with lists and a fake clock. Cutting audio into
-chunks of exactly --chunk-size bytes is the sources' `read()` (`sttcli.sources`).
+chunks of exactly --chunk-size bytes is the sources' `read()` (`sttcli.audio.sources`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Any
 from google.protobuf.duration_pb2 import Duration
 
 from sttcli._proto import stt_service_pb2 as pb
-from sttcli.audio import AudioFormat, Encoding
+from sttcli.audio.sniff import AudioFormat, Encoding
 from sttcli.options import RecognitionSettings
 from sttcli.results import Alternative, ChunkEvent, Word
 

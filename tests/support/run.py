@@ -7,11 +7,11 @@ from typing import Any
 
 import grpc.aio
 
+from sttcli.audio.sources import open_source
 from sttcli.errors import SttError
 from sttcli.options import RecognitionSettings, SessionPolicy, StreamSettings
 from sttcli.results import ChunkEvent, ErrorInfo, InputResult
 from sttcli.session import Clockwork, Connection, InputRecognizer
-from sttcli.sources import open_source
 
 
 async def recognize_path(

@@ -22,14 +22,15 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from sttcli import wire
-from sttcli.audio import RateSource
+from sttcli.audio.sniff import RateSource
+from sttcli.audio.sources import AudioSource, open_source
+from sttcli.auth.credentials import CredentialSource, known_secrets, masked, parse_header
 from sttcli.batch import BatchOutcome, run_batch
-from sttcli.credentials import CredentialSource, known_secrets, masked, parse_header
 from sttcli.diagnostics import Diagnostics
 from sttcli.errors import BadInput, ExitCode, Interrupted, UsageError
 from sttcli.options import DEFAULT_ENDPOINT, RecognitionSettings, SessionPolicy, StreamSettings
-from sttcli.outputs import ResultFiles, result_paths
-from sttcli.render import (
+from sttcli.output.files import ResultFiles, result_paths
+from sttcli.output.render import (
     Emit,
     InputRef,
     JsonLinesRenderer,
@@ -44,10 +45,9 @@ from sttcli.render import (
     stderr_console,
     writer,
 )
-from sttcli.report import InputLines, summary
+from sttcli.output.report import InputLines, summary
 from sttcli.results import ErrorInfo, InputResult
 from sttcli.session import Connection, InputRecognizer, StartLimiter
-from sttcli.sources import AudioSource, open_source
 
 T = TypeVar("T")
 log = logging.getLogger("sttcli")

@@ -1,6 +1,6 @@
 """Ogg Opus in, 48 kHz PCM out, as the stream's bytes arrive.
 
-sttcli demuxes the Ogg pages itself (`sttcli.ogg`) and hands each Opus
+sttcli demuxes the Ogg pages itself (`sttcli.audio.ogg`) and hands each Opus
 packet to FFmpeg's decoder through PyAV; the first packet (OpusHead) sets
 the decoder up, pre-skip included, and the second (OpusTags) is metadata.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sttcli.ogg import OggError, OggReader
+from sttcli.audio.ogg import OggError, OggReader
 
 
 class OpusDecodeError(ValueError):

@@ -21,7 +21,7 @@ import grpc
 
 from sttcli._proto import stt_service_pb2 as pb
 from sttcli._proto import stt_service_pb2_grpc as rpc
-from sttcli.audio import DEFAULT_RATE, OPUS_RATE, SUPPORTED_RATES
+from sttcli.audio.sniff import DEFAULT_RATE, OPUS_RATE, SUPPORTED_RATES
 from sttcli.server.engine import Engine, EngineError, EngineEvent, EngineSession, Final, Partial
 from sttcli.server.opus import OggOpusDecoder, OpusDecodeError
 from sttcli.server.text import TextOptions

@@ -18,7 +18,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import BinaryIO, Protocol
 
-from sttcli.audio import AudioFormat, NeedMore, sniff
+from sttcli.audio.sniff import AudioFormat, NeedMore, sniff
 from sttcli.errors import BadInput
 
 log = logging.getLogger(__name__)

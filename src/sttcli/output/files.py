@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sttcli.errors import UsageError
-from sttcli.render import InputRef, Quiet, dump_json
+from sttcli.output.render import InputRef, Quiet, dump_json
 from sttcli.results import ChunkEvent, InputResult
 
 EXTENSIONS = {"text": ".txt", "live": ".txt", "json": ".json", "jsonl": ".jsonl"}

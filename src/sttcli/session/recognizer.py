@@ -1,21 +1,14 @@
-"""One input through as many streaming sessions as it takes.
+"""`InputRecognizer`: one input through as many streaming sessions as it takes.
 
 A session is one StreamingRecognize call. An input needs more than one when
 it is longer than a session may be (SpeechKit: 5 minutes, 10 MB) and when a
-session fails in a way worth retrying. The rules:
-
-- Rotation: near the session limit, the client looks for a pause in the audio
-  it is about to send, half-closes the stream right inside it, drains the last
-  results, and starts the next session there. Nothing is sent twice, no word
-  is split. With no pause before the limit, the cut is at the limit.
-- Retry: UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED, INTERNAL (and a server
-  that ends a stream early with OK) are retried with exponential backoff and
-  full jitter, `retries` times per incident; an incident ends when a session
-  makes progress. A broken session's unfinalized audio is lost on the server,
-  so the next one starts again at the end of the last final: at the end of
-  its last word when the server gives word timings, otherwise at the last
-  pause before the point the client had sent when that final arrived.
-- Ogg Opus stays one session: pauses cannot be found without decoding it.
+session fails in a way worth retrying. The recognizer runs the sessions and
+keeps the input's results; where a session ends (`rotation`), when and how
+often to try again (`retry`) and where to start again (`resume`) are parts of
+their own. UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED, INTERNAL and a server
+that ends a stream early with OK are retried, `retries` times per incident;
+an incident ends when a session makes progress. Ogg Opus stays one session:
+pauses cannot be found without decoding it.
 
 Clock, sleep, randomness, the channel and the stream-start limiter are
 injected, so tests run all of this without sleeping.
@@ -27,109 +20,30 @@ import asyncio
 import contextlib
 import enum
 import logging
-import random
-import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-
-import grpc.aio
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 
 from sttcli import wire
-from sttcli.audio import conversion_hint
-from sttcli.client import StreamCall, open_channel
-from sttcli.credentials import CredentialSource, build_metadata
-from sttcli.errors import BadInput, ServiceError, SessionLimitError
-from sttcli.ogg import OpusTimeline
+from sttcli.audio.ogg import OpusTimeline
+from sttcli.audio.sources import AudioSource
+from sttcli.client import StreamCall
+from sttcli.errors import BadInput, ServiceError
 from sttcli.options import RecognitionSettings, SessionPolicy, StreamSettings
-from sttcli.pauses import Pause, PauseFinder
 from sttcli.results import ChunkEvent, ErrorInfo, InputResult, Utterance
-from sttcli.sources import AudioSource
+from sttcli.session.connection import Clockwork, Connection, StartLimiter
+from sttcli.session.resume import FinalMark, resume_point
+from sttcli.session.retry import Deadline, backoff_delay
+from sttcli.session.rotation import SessionLimit
 from sttcli.streaming import Pacer, request_stream
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sttcli.session")
 
 EventSink = Callable[[ChunkEvent], None]
-# The rotation window: pauses are looked for this close to the session limit
-# (at most this many seconds, at most this share of the limit). The first pause
-# in it ends the session: a smaller window makes fewer, longer sessions, a
-# larger one makes a pause more certain to be found.
-_ROTATION_WINDOW_SECONDS = 30.0
-_ROTATION_WINDOW_SHARE = 0.25
-# How far past a final's position a pause may end and still be "at" it.
-_RESUME_LOOKAHEAD_SECONDS = 0.5
 
 
 _REFUSALS = frozenset(
     {"RESOURCE_EXHAUSTED", "UNAUTHENTICATED", "PERMISSION_DENIED", "UNIMPLEMENTED", "NOT_FOUND"}
 )
-
-
-@dataclass
-class Clockwork:
-    """Time and chance, replaceable in tests."""
-
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    random: Callable[[], float] = random.random
-
-
-class StartLimiter:
-    """Starts streams no faster than `rate` per second (SpeechKit's quota is 40)."""
-
-    def __init__(self, rate: float, clockwork: Clockwork | None = None) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self._time = clockwork or Clockwork()
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        if not self.interval:
-            return
-        async with self._lock:
-            now = self._time.clock()
-            wait = self._next - now
-            self._next = max(now, self._next) + self.interval
-            if wait > 0:
-                await self._time.sleep(wait)
-
-
-@dataclass
-class Connection:
-    """Where sessions go and with what credentials; the channel is shared by all inputs."""
-
-    endpoint: str
-    credentials: CredentialSource = field(default_factory=CredentialSource)
-    headers: Sequence[tuple[str, str]] = ()
-    normalize_partials: bool = False
-    insecure: bool = False
-    ca_file: str | None = None
-    channel_factory: Callable[[], grpc.aio.Channel] | None = None
-    _channel: grpc.aio.Channel | None = field(default=None, init=False, repr=False)
-    _announced: str | None = field(default=None, init=False, repr=False)
-
-    def channel(self) -> grpc.aio.Channel:
-        if self._channel is None:
-            factory = self.channel_factory
-            self._channel = (
-                factory()
-                if factory
-                else open_channel(self.endpoint, insecure=self.insecure, ca_file=self.ca_file)
-            )
-        return self._channel
-
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        """Call metadata, with credentials read anew: a refreshed token is picked up."""
-        credential = self.credentials.resolve()
-        described = credential.describe() if credential else "no credentials"
-        if described != self._announced:
-            log.info("using %s", described)
-            self._announced = described
-        return build_metadata(credential, self.headers, normalize_partials=self.normalize_partials)
-
-    async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = None
 
 
 class _End(enum.Enum):
@@ -146,12 +60,6 @@ class _Ending:
     end: _End = _End.STOPPED
     cut: int | None = None
     half_closed: bool = False  # all of the session's audio went out
-
-
-@dataclass
-class _FinalMark:
-    sent: int  # payload bytes sent when the final arrived
-    words_end: int | None  # end of its last word, when the server gives timings
 
 
 class InputRecognizer:
@@ -189,12 +97,12 @@ class InputRecognizer:
         self._sent = 0  # payload position sent so far, in the current session
         self._read_until = 0  # furthest payload position read
         self._timeline = OpusTimeline()
-        self._final_mark: _FinalMark | None = None
+        self._final_mark: FinalMark | None = None
         self._last_word_end = -1.0
         # After a retry, finals whose words all end before this were delivered
         # by the failed session (only when resuming had to go back that far).
         self._replay_until = -1.0
-        self._deadline: float | None = None
+        self._deadline: Deadline | None = None
 
     # -- results ---------------------------------------------------------
 
@@ -227,7 +135,9 @@ class InputRecognizer:
     async def run(self) -> None:
         """Stream the whole input; raise SttError when it cannot be finished."""
         if self.policy.timeout is not None:
-            self._deadline = self.time.clock() + self.policy.timeout
+            self._deadline = Deadline(
+                self.policy.timeout, self.time.clock, endpoint=self.connection.endpoint
+            )
         if not await self.source.read(1):
             raise BadInput(f"{self.source.name}: no audio in the input")
         start = 0
@@ -275,21 +185,13 @@ class InputRecognizer:
             start = cut
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.policy.backoff_cap, self.policy.backoff_base * 2.0**attempt)
-        delay = self.time.random() * ceiling
+        delay = backoff_delay(self.policy, attempt, self.time.random)
         return min(delay, self._remaining()) if self._deadline is not None else delay
 
     def _remaining(self) -> float:
         if self._deadline is None:
             return float("inf")
-        remaining = self._deadline - self.time.clock()
-        if remaining <= 0:
-            raise ServiceError(
-                "DEADLINE_EXCEEDED",
-                f"--timeout of {self.policy.timeout:g} s reached",
-                endpoint=self.connection.endpoint,
-            )
-        return remaining
+        return self._deadline.remaining()
 
     def _seconds(self, position: int) -> float:
         if self.bytes_per_second:
@@ -380,7 +282,7 @@ class InputRecognizer:
             words_end = max((w.end_s for w in words), default=None)
             if words_end is not None and words_end <= self._replay_until:
                 return  # resent audio recognized again: its final was delivered already
-            self._final_mark = _FinalMark(
+            self._final_mark = FinalMark(
                 self._sent,
                 None if words_end is None else self._position_at(words_end),
             )
@@ -414,7 +316,7 @@ class InputRecognizer:
         Code after each `yield` runs once the chunk has been written, so
         `_sent` is what the transport has taken.
         """
-        limit = _SessionLimit(self, start)
+        limit = SessionLimit(self, start)
         resendable = self.policy.retries > 0
         position = start
         while not stop.is_set():
@@ -443,91 +345,17 @@ class InputRecognizer:
     # -- resuming --------------------------------------------------------
 
     async def _resume_point(self, error: ServiceError) -> int:
-        """Where the next session starts after this one failed (see the module docstring)."""
-        start = self._session_start
+        """Where the next session starts after this one failed (see `sttcli.session.resume`)."""
         mark = self._final_mark
         if mark is None:
-            return start  # nothing was finalized: send it all again
+            return self._session_start  # nothing was finalized: send it all again
         if not self.bytes_per_second:
             raise error  # Ogg Opus: a second session would need the headers again
-        lookahead = int(_RESUME_LOOKAHEAD_SECONDS * self.bytes_per_second) & ~1
-        scan_end = mark.sent + lookahead
-        if mark.words_end is not None:
-            after = max(start, mark.words_end)
-            pauses = await self._pauses(after, scan_end)
-            first = pauses[0] if pauses else None
-            point = max(after, first.cut_point()) if first else after
-            return min(point, self._sent)
-        pauses = [p for p in await self._pauses(start, scan_end) if p.start <= mark.sent]
-        if not pauses:
-            log.info(
-                "%s: no pause found before the last final; resuming where it arrived "
-                "(audio after the utterance but before that point is lost)",
-                self.source.name,
-            )
-            return mark.sent
-        return min(pauses[-1].cut_point(), self._sent)
-
-    async def _pauses(self, start: int, end: int) -> list[Pause]:
-        assert self.bytes_per_second
-        finder = PauseFinder(self.bytes_per_second, self.policy.min_pause, position=start)
-        pauses: list[Pause] = []
-        async for block in self.source.region(start, end):
-            pauses += finder.feed(block)
-        return pauses
-
-
-class _SessionLimit:
-    """Decides, chunk by chunk, where the current session must end."""
-
-    def __init__(self, recognizer: InputRecognizer, start: int) -> None:
-        self.name = recognizer.source.name
-        self.policy = recognizer.policy
-        self.bps = recognizer.bytes_per_second
-        self.recognizer = recognizer
-        self.start = start
-        self.finder: PauseFinder | None = None
-        if self.bps:
-            by_time = int(self.policy.max_session_seconds * self.bps)
-            self.limit = min(by_time, self.policy.max_session_bytes) & ~1
-            window = int(
-                min(_ROTATION_WINDOW_SECONDS * self.bps, self.limit * _ROTATION_WINDOW_SHARE)
-            )
-            self.window_start = start + self.limit - window
-        else:
-            self.limit = self.policy.max_session_bytes
-
-    def check(self, chunk: bytes, position: int) -> tuple[bytes, int | None]:
-        """The part of `chunk` to send, and where the session ends if it ends in it."""
-        end = position + len(chunk)
-        if not self.bps:
-            return self._check_ogg(chunk, end), None
-        if end <= self.window_start:
-            return chunk, None
-        if self.finder is None:
-            self.finder = PauseFinder(self.bps, self.policy.min_pause, position=position)
-        for pause in self.finder.feed(chunk):
-            cut = max(pause.cut_point(), position)
-            if cut <= self.start + self.limit:
-                return chunk[: cut - position], cut
-        hard_end = self.start + self.limit
-        if end > hard_end:
-            log.warning(
-                "%s: no pause in the last %.0f s before the session limit; "
-                "cutting at the limit (a word may be split)",
-                self.name,
-                (hard_end - self.window_start) / self.bps,
-            )
-            return chunk[: hard_end - position], hard_end
-        return chunk, None
-
-    def _check_ogg(self, chunk: bytes, end: int) -> bytes:
-        seconds = self.recognizer.audio_seconds
-        if end - self.start > self.limit or seconds > self.policy.max_session_seconds:
-            raise SessionLimitError(
-                f"{self.name}: Ogg Opus input is longer than one session may be "
-                f"({self.policy.max_session_seconds:g} s, {self.policy.max_session_bytes} bytes), "
-                "and sttcli cannot split Ogg Opus between sessions; to stream it whole, "
-                + conversion_hint(self.name)
-            )
-        return chunk
+        return await resume_point(
+            self.source,
+            bytes_per_second=self.bytes_per_second,
+            min_pause=self.policy.min_pause,
+            session_start=self._session_start,
+            mark=mark,
+            sent=self._sent,
+        )

@@ -11,7 +11,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sttcli.audio import OPUS_RATE
+from sttcli.audio.sniff import OPUS_RATE
 
 _CAPTURE = b"OggS"
 _HEADER = struct.Struct(

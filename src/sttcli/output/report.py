@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sttcli.render import InputRef, Quiet
+from sttcli.output.render import InputRef, Quiet
 from sttcli.results import InputResult
 
 Say = Callable[[str], None]

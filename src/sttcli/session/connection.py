@@ -1,0 +1,89 @@
+"""Where sessions go, with what credentials, and how fast new ones may start.
+
+Time and chance (`Clockwork`) are injected everywhere, so tests run retries,
+backoff and pacing without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc.aio
+
+from sttcli.auth.credentials import CredentialSource, build_metadata
+from sttcli.client import open_channel
+
+log = logging.getLogger("sttcli.session")
+
+
+@dataclass
+class Clockwork:
+    """Time and chance, replaceable in tests."""
+
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    random: Callable[[], float] = random.random
+
+
+class StartLimiter:
+    """Starts streams no faster than `rate` per second (SpeechKit's quota is 40)."""
+
+    def __init__(self, rate: float, clockwork: Clockwork | None = None) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._time = clockwork or Clockwork()
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        if not self.interval:
+            return
+        async with self._lock:
+            now = self._time.clock()
+            wait = self._next - now
+            self._next = max(now, self._next) + self.interval
+            if wait > 0:
+                await self._time.sleep(wait)
+
+
+@dataclass
+class Connection:
+    """Where sessions go and with what credentials; the channel is shared by all inputs."""
+
+    endpoint: str
+    credentials: CredentialSource = field(default_factory=CredentialSource)
+    headers: Sequence[tuple[str, str]] = ()
+    normalize_partials: bool = False
+    insecure: bool = False
+    ca_file: str | None = None
+    channel_factory: Callable[[], grpc.aio.Channel] | None = None
+    _channel: grpc.aio.Channel | None = field(default=None, init=False, repr=False)
+    _announced: str | None = field(default=None, init=False, repr=False)
+
+    def channel(self) -> grpc.aio.Channel:
+        if self._channel is None:
+            factory = self.channel_factory
+            self._channel = (
+                factory()
+                if factory
+                else open_channel(self.endpoint, insecure=self.insecure, ca_file=self.ca_file)
+            )
+        return self._channel
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """Call metadata, with credentials read anew: a refreshed token is picked up."""
+        credential = self.credentials.resolve()
+        described = credential.describe() if credential else "no credentials"
+        if described != self._announced:
+            log.info("using %s", described)
+            self._announced = described
+        return build_metadata(credential, self.headers, normalize_partials=self.normalize_partials)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
