@@ -36,6 +36,8 @@ class ChunkEvent:
     alternatives: tuple[Alternative, ...]
     audio_sent_s: float  # audio seconds sent when the chunk arrived
     session: int = 1
+    # On a final: the utterance it made, with its span (set by the recognizer).
+    utterance: Utterance | None = None
 
     @property
     def text(self) -> str:
@@ -47,17 +49,33 @@ class ChunkEvent:
         return self.final or self.end_of_utterance
 
     def to_json(self, input_name: str) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "input": input_name,
             "final": self.final,
             "end_of_utterance": self.end_of_utterance,
-            "alternatives": [
-                {"text": alt.text, "confidence": _round(alt.confidence)}
-                for alt in self.alternatives
-            ],
+            "alternatives": [_alternative_json(alt) for alt in self.alternatives],
             "audio_sent_s": _round(self.audio_sent_s),
             "session": self.session,
         }
+        if self.utterance is not None:
+            data["start_s"] = _round(self.utterance.start_s)
+            data["end_s"] = _round(self.utterance.end_s)
+            data["timing"] = self.utterance.timing
+        return data
+
+
+def _alternative_json(alt: Alternative) -> dict[str, Any]:
+    data: dict[str, Any] = {"text": alt.text, "confidence": _round(alt.confidence)}
+    if alt.words:
+        data["words"] = [_word_json(w) for w in alt.words]
+    return data
+
+
+class Timing:
+    """Where an utterance's span came from: the server's word timings, or sttcli's estimate."""
+
+    SERVER = "server"
+    ESTIMATED = "estimated"
 
 
 @dataclass(frozen=True)
@@ -66,6 +84,26 @@ class Utterance:
     # End of the last word when the server gives word timings, else the audio
     # position sent when the final arrived (never earlier than the true end).
     audio_end_s: float
+    # The span of its speech, seconds from the start of the input: from its
+    # words when the server sent them, else estimated from the audio sent.
+    start_s: float = 0.0
+    end_s: float = 0.0
+    words: tuple[Word, ...] = ()
+    timing: str = Timing.ESTIMATED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "audio_end_s": _round(self.audio_end_s),
+            "start_s": _round(self.start_s),
+            "end_s": _round(self.end_s),
+            "timing": self.timing,
+            "words": [_word_json(w) for w in self.words],
+        }
+
+
+def _word_json(word: Word) -> dict[str, Any]:
+    return {"word": word.text, "start_s": _round(word.start_s), "end_s": _round(word.end_s)}
 
 
 @dataclass(frozen=True)
@@ -124,9 +162,7 @@ class InputResult:
         return {
             "input": self.input,
             "text": self.text,
-            "utterances": [
-                {"text": u.text, "audio_end_s": _round(u.audio_end_s)} for u in self.utterances
-            ],
+            "utterances": [u.to_json() for u in self.utterances],
             "audio_duration_s": _round(self.audio_duration_s),
             "error": self.error.to_json() if self.error else None,
             "sessions": self.sessions,

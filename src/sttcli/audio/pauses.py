@@ -69,9 +69,7 @@ class PauseFinder:
         skip = -position % self.frame_bytes
         self._skip = skip
         self._position = position + skip  # position of the next frame to complete
-        self._buckets = collections.deque([_LOWEST_FLOOR_DB] * _FLOOR_BUCKETS, _FLOOR_BUCKETS)
-        self._bucket_min = math.inf
-        self._bucket_frames = 0
+        self._gate = QuietGate()
         self._run_start: int | None = None
         self._run_frames = 0
 
@@ -99,19 +97,10 @@ class PauseFinder:
         return found
 
     def _frame(self, samples: array[int]) -> Pause | None:
-        energy = _sum_of_squares(samples) / (len(samples) * _FULL_SCALE_SQUARED)
-        level_db = 10.0 * math.log10(energy) if energy > 0 else -120.0
-        self._bucket_min = min(self._bucket_min, level_db)
-        self._bucket_frames += 1
-        if self._bucket_frames == _FLOOR_FRAMES_PER_BUCKET:
-            self._buckets.append(self._bucket_min)
-            self._bucket_min = math.inf
-            self._bucket_frames = 0
-        floor = max(min(min(self._buckets), self._bucket_min), _LOWEST_FLOOR_DB)
-        threshold = min(floor + _MARGIN_DB, _LOUDEST_THRESHOLD_DB)
+        quiet = self._gate.quiet(samples)
         start = self._position
         self._position += self.frame_bytes
-        if level_db >= threshold:
+        if not quiet:
             self._run_start = None
             self._run_frames = 0
             return None
@@ -121,3 +110,30 @@ class PauseFinder:
         if self._run_frames == self._min_frames:
             return Pause(self._run_start, self._position)
         return None
+
+
+class QuietGate:
+    """Tells quiet frames from sound against the recording's own noise floor.
+
+    Frames must come in order: the floor is the quietest 100 ms of the last
+    3 seconds it was shown.
+    """
+
+    def __init__(self) -> None:
+        self._buckets = collections.deque([_LOWEST_FLOOR_DB] * _FLOOR_BUCKETS, _FLOOR_BUCKETS)
+        self._bucket_min = math.inf
+        self._bucket_frames = 0
+
+    def quiet(self, samples: array[int]) -> bool:
+        """Is this 10 ms frame below the threshold (and so part of a pause)?"""
+        energy = _sum_of_squares(samples) / (max(1, len(samples)) * _FULL_SCALE_SQUARED)
+        level_db = 10.0 * math.log10(energy) if energy > 0 else -120.0
+        self._bucket_min = min(self._bucket_min, level_db)
+        self._bucket_frames += 1
+        if self._bucket_frames == _FLOOR_FRAMES_PER_BUCKET:
+            self._buckets.append(self._bucket_min)
+            self._bucket_min = math.inf
+            self._bucket_frames = 0
+        floor = max(min(min(self._buckets), self._bucket_min), _LOWEST_FLOOR_DB)
+        threshold = min(floor + _MARGIN_DB, _LOUDEST_THRESHOLD_DB)
+        return level_db < threshold

@@ -21,11 +21,12 @@ import contextlib
 import enum
 import logging
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sttcli import wire
 from sttcli.audio.ogg import OpusTimeline
 from sttcli.audio.sources import AudioSource
+from sttcli.audio.speech import SpeechTracker
 from sttcli.client import StreamCall
 from sttcli.errors import BadInput, ServiceError
 from sttcli.options import RecognitionSettings, SessionPolicy, StreamSettings
@@ -34,6 +35,7 @@ from sttcli.session.connection import Clockwork, Connection, StartLimiter
 from sttcli.session.resume import FinalMark, resume_point
 from sttcli.session.retry import Deadline, backoff_delay
 from sttcli.session.rotation import SessionLimit
+from sttcli.session.timing import utterance_of
 from sttcli.streaming import Pacer, request_stream
 
 log = logging.getLogger("sttcli.session")
@@ -103,6 +105,9 @@ class InputRecognizer:
         # by the failed session (only when resuming had to go back that far).
         self._replay_until = -1.0
         self._deadline: Deadline | None = None
+        # Where speech was in the audio sent: spans for finals without word timings.
+        self._speech = SpeechTracker(self.bytes_per_second) if self.bytes_per_second else None
+        self._all_sent = False  # the current session's audio went out whole
 
     # -- results ---------------------------------------------------------
 
@@ -210,6 +215,9 @@ class InputRecognizer:
         self._session_start = start
         self._sent = start
         self._final_mark = None
+        self._all_sent = False
+        if self._speech is not None:
+            self._speech.forget(self._seconds(start))  # no final of this session is in there
         if not self.bytes_per_second:
             self._timeline = OpusTimeline()
         call = StreamCall(
@@ -289,8 +297,14 @@ class InputRecognizer:
             if words_end is not None:
                 self._last_word_end = max(self._last_word_end, words_end)
             if event.final:
-                end = words_end if words_end is not None else event.audio_sent_s
-                self.utterances.append(Utterance(event.text, end))
+                utterance = utterance_of(
+                    event,
+                    previous=self.utterances[-1] if self.utterances else None,
+                    speech=self._speech,
+                    all_sent=self._all_sent,
+                )
+                self.utterances.append(utterance)
+                event = replace(event, utterance=utterance)
         self.on_event(event)
 
     def _position_at(self, seconds: float) -> int:
@@ -306,6 +320,7 @@ class InputRecognizer:
                     ending.end = _End.CALL_ENDED
                     return
         ending.half_closed = True
+        self._all_sent = True
         await call.done_writing()
 
     async def _session_audio(
@@ -333,6 +348,8 @@ class InputRecognizer:
             chunk, cut = limit.check(chunk, position)
             if chunk:
                 yield chunk
+                if self._speech is not None:
+                    self._speech.feed(chunk, position)
                 position += len(chunk)
                 self._sent = position
                 if not resendable:

@@ -1,0 +1,128 @@
+"""Where the speech is in the audio sent, for finals that come without word timings.
+
+SpeechKit's streaming answers need not carry word timings. Then sttcli places
+an utterance itself: the tracker follows every byte sent (once, however often
+a resumed session sends it again), marks runs of sound with the pause
+finder's own quiet gate, and `span()` picks the runs that lie between the
+previous utterance's end and the position the final arrived at. It keeps only
+the runs not yet given to an utterance, so its memory stays small.
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from dataclasses import dataclass
+
+from sttcli.audio.pauses import FRAME_SECONDS, QuietGate
+
+# Quiet shorter than this inside speech (a stop consonant, a breath between
+# words) does not end a run of speech.
+BRIDGE_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class SpeechRun:
+    """Sound from `start_s` to `end_s`, seconds from the start of the input."""
+
+    start_s: float
+    end_s: float
+
+    @property
+    def middle_s(self) -> float:
+        return (self.start_s + self.end_s) / 2
+
+
+class SpeechTracker:
+    """Feed the audio as it is sent (any split, any resend); ask where speech was."""
+
+    def __init__(self, bytes_per_second: int, *, bridge: float = BRIDGE_SECONDS) -> None:
+        self.bytes_per_second = bytes_per_second
+        self.frame_bytes = max(2, int(bytes_per_second * FRAME_SECONDS) & ~1)
+        self._bridge_frames = max(1, round(bridge / FRAME_SECONDS))
+        self._gate = QuietGate()
+        self._seen = 0  # bytes of the input looked at
+        self._carry = bytearray()
+        self._frame_start = 0  # position of the frame that `_carry` begins
+        self._runs: list[SpeechRun] = []
+        self._open_start: int | None = None  # first sound frame of the run going on
+        self._open_end = 0  # end of its last sound frame
+        self._quiet_frames = 0
+
+    def feed(self, chunk: bytes | memoryview, position: int) -> None:
+        """The chunk sent at byte `position`; what was looked at before is skipped."""
+        end = position + len(chunk)
+        if end <= self._seen:
+            return
+        if position > self._seen:  # a gap (nothing sent there): go on from here
+            self._carry.clear()
+            self._frame_start = position
+            self._seen = position
+        self._carry += chunk[self._seen - position :]
+        self._seen = end
+        usable = len(self._carry) - len(self._carry) % self.frame_bytes
+        if not usable:
+            return
+        samples = array("h")
+        samples.frombytes(bytes(self._carry[:usable]))
+        del self._carry[:usable]
+        if sys.byteorder == "big":
+            samples.byteswap()
+        per_frame = self.frame_bytes // 2
+        for index in range(0, len(samples), per_frame):
+            self._frame(self._gate.quiet(samples[index : index + per_frame]))
+
+    def _frame(self, quiet: bool) -> None:
+        start = self._frame_start
+        self._frame_start += self.frame_bytes
+        if not quiet:
+            if self._open_start is None:
+                self._open_start = start
+            self._open_end = self._frame_start
+            self._quiet_frames = 0
+            return
+        if self._open_start is None:
+            return
+        self._quiet_frames += 1
+        if self._quiet_frames >= self._bridge_frames:
+            run = SpeechRun(self._seconds(self._open_start), self._seconds(self._open_end))
+            self._runs.append(run)
+            self._open_start = None
+
+    def _seconds(self, position: int) -> float:
+        return position / self.bytes_per_second
+
+    @property
+    def runs(self) -> list[SpeechRun]:
+        """The finished runs still held (for tests and diagnostics)."""
+        return list(self._runs)
+
+    def span(
+        self, after_s: float, before_s: float, *, ongoing: bool = False
+    ) -> tuple[float, float] | None:
+        """Onset and offset of the speech between two positions, or None if there is none.
+
+        Runs count when their middle lies after `after_s` (the previous
+        utterance's end) and they ended by `before_s` (where the final
+        arrived): a server ends an utterance in a pause, so speech still going
+        on when the final came belongs to the next one. With `ongoing` (all
+        the session's audio was sent: the server finalized at the end of the
+        stream, in speech or not) the run going on counts too.
+        """
+        chosen = [r for r in self._runs if r.middle_s > after_s and r.end_s <= before_s]
+        current = self._current()
+        if current is not None and current.middle_s > after_s and current.start_s < before_s:
+            if ongoing or not chosen:
+                chosen.append(SpeechRun(current.start_s, min(current.end_s, before_s)))
+        if not chosen:
+            return None
+        return chosen[0].start_s, chosen[-1].end_s
+
+    def _current(self) -> SpeechRun | None:
+        if self._open_start is None:
+            return None
+        return SpeechRun(self._seconds(self._open_start), self._seconds(self._open_end))
+
+    def forget(self, until_s: float) -> None:
+        """Drop the runs that end by `until_s`: they were given to an utterance."""
+        self._runs = [r for r in self._runs if r.end_s > until_s]
