@@ -18,7 +18,7 @@ from sttcli import __version__
 from sttcli.audio.sniff import SUPPORTED_RATES
 
 RATES = tuple(str(rate) for rate in SUPPORTED_RATES)
-FORMATS = ("live", "text", "jsonl", "json")
+FORMATS = ("live", "text", "jsonl", "json", "srt", "vtt")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -156,7 +156,7 @@ def main() -> None:
 @click.option(
     "--output-dir",
     metavar="DIR",
-    help="One result file per input (DIR/<stem>.txt or .json), written atomically.",
+    help="One result file per input (DIR/<stem>.txt, .json, .srt...), written atomically.",
 )
 @click.option(
     "--skip-existing", is_flag=True, help="With --output-dir: skip inputs whose result file exists."
@@ -168,6 +168,23 @@ def main() -> None:
     "output_format",
     type=click.Choice(FORMATS),
     help="Output format.  [default: live on a terminal, else text]",
+)
+@click.option(
+    "--timestamps",
+    is_flag=True,
+    help="Text output: start each line with [MM:SS.mmm --> MM:SS.mmm].",
+)
+@click.option(
+    "--max-line-width",
+    type=click.IntRange(1),
+    metavar="CHARS",
+    help="srt/vtt: characters per subtitle line.  [default: 42]",
+)
+@click.option(
+    "--max-lines",
+    type=click.IntRange(1),
+    metavar="N",
+    help="srt/vtt: lines per subtitle cue.  [default: 2]",
 )
 @click.option("-o", "--output", metavar="PATH", help="Write results to PATH instead of stdout.")
 @click.option(

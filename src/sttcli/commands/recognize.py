@@ -39,6 +39,7 @@ from sttcli.output.render import (
     Observer,
     Observers,
     ProgressView,
+    SubtitleRenderer,
     TextRenderer,
     live_console,
     same_terminal,
@@ -46,6 +47,8 @@ from sttcli.output.render import (
     writer,
 )
 from sttcli.output.report import InputLines, summary
+from sttcli.output.subtitles import FORMATS as SUBTITLE_FORMATS
+from sttcli.output.subtitles import MAX_LINE_WIDTH, MAX_LINES
 from sttcli.results import ErrorInfo, InputResult
 from sttcli.session import Connection, InputRecognizer, StartLimiter
 
@@ -73,6 +76,9 @@ class Plan:
     skip_existing: bool
     dry_run: bool
     local: bool
+    timestamps: bool = False
+    max_line_width: int = MAX_LINE_WIDTH
+    max_lines: int = MAX_LINES
 
 
 def run_recognize(params: dict[str, Any]) -> int:
@@ -111,6 +117,7 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         result_paths(inputs, output_dir, output_format)  # two inputs, one file: fail now
     elif params["skip_existing"]:
         raise UsageError("--skip-existing needs --output-dir")
+    _check_timing_options(params, output_format, several=len(inputs) > 1, to_dir=bool(output_dir))
     partial = params["partial"]
     if partial is None:
         partial = output_format == "live"
@@ -183,7 +190,28 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         skip_existing=params["skip_existing"],
         dry_run=params["dry_run"],
         local=params["local"],
+        timestamps=bool(params.get("timestamps")),
+        max_line_width=params.get("max_line_width") or MAX_LINE_WIDTH,
+        max_lines=params.get("max_lines") or MAX_LINES,
     )
+
+
+def _check_timing_options(
+    params: dict[str, Any], output_format: str, *, several: bool, to_dir: bool
+) -> None:
+    """Options that would be silently ignored are usage errors instead."""
+    subtitles = output_format in SUBTITLE_FORMATS
+    if params.get("timestamps") and output_format not in ("text", "live"):
+        raise UsageError(f"--timestamps is for text output, not -f {output_format}")
+    for name in ("max_line_width", "max_lines"):
+        if params.get(name) is not None and not subtitles:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} is for subtitles (-f srt or -f vtt)")
+    if subtitles and several and not to_dir:
+        raise UsageError(
+            f"-f {output_format} with several inputs needs --output-dir: "
+            "one subtitle file per input"
+        )
 
 
 @contextmanager
@@ -349,7 +377,15 @@ def _observers(run: _Run, view: ProgressView | None) -> list[Observer]:
     observers: list[Observer] = []
     if plan.output_dir is not None:
         paths = result_paths(plan.inputs, plan.output_dir, plan.output_format)
-        observers.append(ResultFiles(dict(enumerate(paths)), plan.output_format))
+        observers.append(
+            ResultFiles(
+                dict(enumerate(paths)),
+                plan.output_format,
+                timestamps=plan.timestamps,
+                max_line_width=plan.max_line_width,
+                max_lines=plan.max_lines,
+            )
+        )
     else:
         emit: Emit = writer(run.out)
         if view is not None and same_terminal(run.out):
@@ -366,12 +402,19 @@ def _observers(run: _Run, view: ProgressView | None) -> list[Observer]:
 
 def _renderer(plan: Plan, run: _Run, emit: Emit) -> Observer:
     if plan.output_format == "live" and not run.several:
-        return LiveRenderer(live_console(run.out))
+        return LiveRenderer(live_console(run.out), timestamps=plan.timestamps)
+    if plan.output_format in SUBTITLE_FORMATS:
+        return SubtitleRenderer(
+            emit,
+            plan.output_format,
+            max_line_width=plan.max_line_width,
+            max_lines=plan.max_lines,
+        )
     if plan.output_format == "jsonl":
         return JsonLinesRenderer(emit)
     if plan.output_format == "json":
         return JsonRenderer(emit)
-    return TextRenderer(emit, prefixed=run.several)
+    return TextRenderer(emit, prefixed=run.several, timestamps=plan.timestamps)
 
 
 async def _refresh(view: ProgressView) -> None:

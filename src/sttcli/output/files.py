@@ -15,10 +15,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sttcli.errors import UsageError
-from sttcli.output.render import InputRef, Quiet, dump_json
+from sttcli.output.render import InputRef, Quiet, dump_json, final_line
+from sttcli.output.subtitles import MAX_LINE_WIDTH, MAX_LINES, SubtitleStream
 from sttcli.results import ChunkEvent, InputResult
 
-EXTENSIONS = {"text": ".txt", "live": ".txt", "json": ".json", "jsonl": ".jsonl"}
+EXTENSIONS = {
+    "text": ".txt",
+    "live": ".txt",
+    "json": ".json",
+    "jsonl": ".jsonl",
+    "srt": ".srt",
+    "vtt": ".vtt",
+}
 
 
 def stem(name: str) -> str:
@@ -69,22 +77,49 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 class ResultFiles(Quiet):
-    def __init__(self, paths: dict[int, Path], output_format: str) -> None:
+    def __init__(
+        self,
+        paths: dict[int, Path],
+        output_format: str,
+        *,
+        timestamps: bool = False,
+        max_line_width: int = MAX_LINE_WIDTH,
+        max_lines: int = MAX_LINES,
+    ) -> None:
         self.paths = paths
         self.format = output_format
+        self.timestamps = timestamps
+        self.max_line_width = max_line_width
+        self.max_lines = max_lines
         self._lines: dict[int, list[str]] = {}
+        self._subtitles: dict[int, SubtitleStream] = {}
 
     def event(self, ref: InputRef, event: ChunkEvent) -> None:
         lines = self._lines.setdefault(ref.index, [])
         if self.format == "jsonl":
             lines.append(dump_json(event.to_json(ref.name)))
         elif self.format in ("text", "live") and event.final and event.text:
-            lines.append(event.text)
+            lines.append(final_line(event, timestamps=self.timestamps))
+        elif self.format in ("srt", "vtt") and event.utterance is not None:
+            lines.append(self._subtitle_stream(ref).add(event.utterance))
+
+    def _subtitle_stream(self, ref: InputRef) -> SubtitleStream:
+        if ref.index not in self._subtitles:
+            self._subtitles[ref.index] = SubtitleStream(
+                self.format, max_line_width=self.max_line_width, max_lines=self.max_lines
+            )
+        return self._subtitles[ref.index]
 
     def done(self, ref: InputRef, result: InputResult) -> None:
         lines = self._lines.pop(ref.index, [])
         if result.error is not None:
+            self._subtitles.pop(ref.index, None)
             return  # no file: --skip-existing will run it again
         if self.format == "json":
             lines = [dump_json(result.to_json())]
+        if self.format in ("srt", "vtt"):
+            pieces = "".join(lines) + self._subtitle_stream(ref).finish()
+            del self._subtitles[ref.index]
+            write_atomically(self.paths[ref.index], pieces)
+            return
         write_atomically(self.paths[ref.index], "".join(line + "\n" for line in lines))

@@ -18,6 +18,7 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from sttcli.output.subtitles import MAX_LINE_WIDTH, MAX_LINES, SubtitleStream, timestamp_prefix
 from sttcli.results import ChunkEvent, InputResult
 
 
@@ -105,17 +106,67 @@ def writer(out: TextIO) -> Emit:
     return emit
 
 
+def final_line(event: ChunkEvent, *, timestamps: bool = False) -> str:
+    """A final as a line of text, its span first with `timestamps`."""
+    if timestamps and event.utterance is not None:
+        return timestamp_prefix(event.utterance) + event.text
+    return event.text
+
+
 class TextRenderer(Quiet):
     """One line per final, as it arrives; `NAME: ` first when there are several inputs."""
 
-    def __init__(self, out: TextIO | Emit, *, prefixed: bool = False) -> None:
+    def __init__(
+        self, out: TextIO | Emit, *, prefixed: bool = False, timestamps: bool = False
+    ) -> None:
         self.emit = out if callable(out) else writer(out)
         self.prefixed = prefixed
+        self.timestamps = timestamps
 
     def event(self, ref: InputRef, event: ChunkEvent) -> None:
         if event.final and event.text:
             prefix = f"{ref.name}: " if self.prefixed else ""
-            self.emit(f"{prefix}{event.text}")
+            self.emit(prefix + final_line(event, timestamps=self.timestamps))
+
+
+class SubtitleRenderer(Quiet):
+    """SRT or WebVTT, a cue at a time as finals make it final: a cut-off run leaves valid cues."""
+
+    def __init__(
+        self,
+        out: TextIO | Emit,
+        kind: str,
+        *,
+        max_line_width: int = MAX_LINE_WIDTH,
+        max_lines: int = MAX_LINES,
+    ) -> None:
+        self.emit = out if callable(out) else writer(out)
+        self.kind = kind
+        self.max_line_width = max_line_width
+        self.max_lines = max_lines
+        self._streams: dict[int, SubtitleStream] = {}
+
+    def _stream(self, ref: InputRef) -> SubtitleStream:
+        if ref.index not in self._streams:
+            self._streams[ref.index] = SubtitleStream(
+                self.kind, max_line_width=self.max_line_width, max_lines=self.max_lines
+            )
+        return self._streams[ref.index]
+
+    def _write(self, piece: str) -> None:
+        if piece:
+            self.emit(piece.removesuffix("\n"))  # emit ends it with the newline again
+
+    def started(self, ref: InputRef, running: Running) -> None:
+        self._write(self._stream(ref).start())
+
+    def event(self, ref: InputRef, event: ChunkEvent) -> None:
+        if event.utterance is not None:
+            self._write(self._stream(ref).add(event.utterance))
+
+    def done(self, ref: InputRef, result: InputResult) -> None:
+        self._write(self._stream(ref).finish())
+        del self._streams[ref.index]
 
 
 class JsonLinesRenderer(Quiet):
@@ -159,8 +210,9 @@ class LiveRenderer(Quiet):
     the view closes, only the finals.
     """
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, timestamps: bool = False) -> None:
         self.console = console
+        self.timestamps = timestamps
         self._live = Live(
             Text(""),
             console=console,
@@ -179,7 +231,8 @@ class LiveRenderer(Quiet):
             # final, and it must not show the stale partial for a frame.
             self._live.update(Text(""), refresh=True)
             if event.text:
-                self.console.print(Text(event.text), soft_wrap=True)
+                line = final_line(event, timestamps=self.timestamps)
+                self.console.print(Text(line), soft_wrap=True)
         else:
             self._live.update(Text(self._tail(event.text), style="dim"), refresh=True)
 

@@ -29,6 +29,8 @@ MAX_LINES = 2
 PAUSE_SECONDS = 1.5  # a longer pause between words starts a new cue
 MAX_CUE_SECONDS = 7.0
 HOLD_SECONDS = 1.0  # how long a cue may stay up after its last word
+# A word timed with no length still gets a cue that exists (players drop empty ones).
+_SHORTEST_CUE = 0.001
 
 
 @dataclass(frozen=True)
@@ -88,13 +90,13 @@ class CueBuilder:
             groups = list(self._groups(_timed_tokens(utterance.text, utterance.words)))
             for tokens, lines in groups:
                 start = max(tokens[0].start_s, self._floor)
-                end = max(max(t.end_s for t in tokens), start)
+                end = max(max(t.end_s for t in tokens), start + _SHORTEST_CUE)
                 self._floor = end
                 yield Cue(start, end, lines), end + HOLD_SECONDS
             return
         pages = _pages(utterance.text.split(), self.max_line_width, self.max_lines)
         start = max(utterance.start_s, self._floor)
-        end = max(utterance.end_s, start)
+        end = max(utterance.end_s, start + _SHORTEST_CUE * len(pages))
         sizes = [sum(len(line) for line in page) for page in pages]
         total = sum(sizes) or 1
         at = start
@@ -214,6 +216,13 @@ def short_time(seconds: float, *, hours: bool) -> str:
     """`MM:SS.mmm`, or `HH:MM:SS.mmm` with `hours`: the prefix of --timestamps."""
     clock = _clock(seconds, ".")
     return clock if hours else clock[3:]
+
+
+def timestamp_prefix(utterance: Utterance) -> str:
+    """`[MM:SS.mmm --> MM:SS.mmm] `, with hours on both when the end needs them."""
+    hours = utterance.end_s >= 3600
+    start = short_time(utterance.start_s, hours=hours)
+    return f"[{start} --> {short_time(utterance.end_s, hours=hours)}] "
 
 
 class SubtitleFormat:
