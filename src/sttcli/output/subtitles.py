@@ -19,6 +19,7 @@ its tokens takes its time from the words it lines up with.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -29,8 +30,10 @@ MAX_LINES = 2
 PAUSE_SECONDS = 1.5  # a longer pause between words starts a new cue
 MAX_CUE_SECONDS = 7.0
 HOLD_SECONDS = 1.0  # how long a cue may stay up after its last word
-# A word timed with no length still gets a cue that exists (players drop empty ones).
-_SHORTEST_CUE = 0.001
+HOLD_MS = round(HOLD_SECONDS * 1000)
+# A word timed with no length still gets a cue that exists (players drop empty
+# ones). Cue times are whole milliseconds, as both formats write them.
+_SHORTEST_CUE_MS = 1
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class CueBuilder:
         self.max_line_width = max_line_width
         self.max_lines = max_lines
         self._pending: tuple[Cue, float] | None = None  # a cue, and how far it may be held
-        self._floor = 0.0  # no cue starts before the end of the previous one
+        self._floor = 0  # ms: no cue starts before the previous one's last word ends
 
     def add(self, utterance: Utterance) -> list[Cue]:
         """The cues that are final now that `utterance` has come."""
@@ -89,21 +92,25 @@ class CueBuilder:
         if utterance.words:
             groups = list(self._groups(_timed_tokens(utterance.text, utterance.words)))
             for tokens, lines in groups:
-                start = max(tokens[0].start_s, self._floor)
-                end = max(max(t.end_s for t in tokens), start + _SHORTEST_CUE)
+                start = max(_ms(tokens[0].start_s), self._floor)
+                end = max(_ms(max(t.end_s for t in tokens)), start + _SHORTEST_CUE_MS)
                 self._floor = end
-                yield Cue(start, end, lines), end + HOLD_SECONDS
+                yield Cue(start / 1000, end / 1000, lines), (end + HOLD_MS) / 1000
             return
         pages = _pages(utterance.text.split(), self.max_line_width, self.max_lines)
-        start = max(utterance.start_s, self._floor)
-        end = max(utterance.end_s, start + _SHORTEST_CUE * len(pages))
+        start = max(_ms(utterance.start_s), self._floor)
+        end = max(_ms(utterance.end_s), start + _SHORTEST_CUE_MS * len(pages))
+        self._floor = end
+        # The span is shared in proportion to the text, every page at least 1 ms.
         sizes = [sum(len(line) for line in page) for page in pages]
-        total = sum(sizes) or 1
+        total, done = sum(sizes), 0
         at = start
         for index, (page, size) in enumerate(zip(pages, sizes, strict=True)):
-            page_end = end if index == len(pages) - 1 else at + (end - start) * size / total
-            self._floor = page_end
-            yield Cue(at, page_end, page), page_end  # an estimate is not held
+            done += size
+            left = len(pages) - index - 1
+            share = start + (end - start) * done // total
+            page_end = min(max(share, at + _SHORTEST_CUE_MS), end - left * _SHORTEST_CUE_MS)
+            yield Cue(at / 1000, page_end / 1000, page), page_end / 1000  # an estimate is not held
             at = page_end
 
     def _groups(self, tokens: Sequence[_Token]) -> Iterator[tuple[list[_Token], tuple[str, ...]]]:
@@ -126,6 +133,11 @@ class CueBuilder:
             lines = [token.text]
         if cue:
             yield cue, tuple(lines)
+
+
+def _ms(seconds: float) -> int:
+    """Whole milliseconds, halves up (round() would send 1.5 and 2.5 both to 2)."""
+    return max(0, math.floor(seconds * 1000 + 0.5))
 
 
 def _place(lines: list[str], word: str, width: int, max_lines: int) -> list[str] | None:
@@ -205,7 +217,7 @@ def vtt_time(seconds: float) -> str:
 
 
 def _clock(seconds: float, separator: str) -> str:
-    millis = max(0, round(seconds * 1000))
+    millis = _ms(seconds)
     hours, rest = divmod(millis, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
     whole, millis = divmod(rest, 1000)
