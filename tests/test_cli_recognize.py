@@ -247,8 +247,26 @@ def test_json_is_one_line_with_every_documented_field(
         "retries",
     }
     assert document["text"] == "hello world how are you"
-    assert document["utterances"][0] == {"text": "hello world", "audio_end_s": 0.6}
-    assert document["utterances"][1] == {"text": "how are you", "audio_end_s": 0.625}
+    assert document["utterances"][0] == {
+        "text": "hello world",
+        "audio_end_s": 0.6,
+        "start_s": 0.1,
+        "end_s": 0.6,
+        "timing": "server",
+        "words": [
+            {"word": "hello", "start_s": 0.1, "end_s": 0.3},
+            {"word": "world", "start_s": 0.35, "end_s": 0.6},
+        ],
+    }
+    # No words: the span is estimated, somewhere between the last final and the end.
+    second = document["utterances"][1]
+    assert (second["text"], second["audio_end_s"], second["timing"]) == (
+        "how are you",
+        0.625,
+        "estimated",
+    )
+    assert 0.6 <= second["start_s"] <= second["end_s"] <= 0.625
+    assert second["words"] == []
 
 
 def test_output_option_writes_to_a_file(
