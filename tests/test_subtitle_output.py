@@ -25,7 +25,7 @@ from support.subtitles import assert_well_formed, parse, words_of
 GOLDEN = DATA / "golden"
 SAMPLE = ROOT / "samples" / "speech.wav"
 
-# Utterances longer than a cue has room for: one cue at each utterance, more where the lines are full.
+# Utterances longer than a cue has room for: a cue at each utterance, more when lines are full.
 TALK = (
     "alpha bravo charlie delta echo foxtrot golf hotel india juliett kilo lima",
     "mike november",

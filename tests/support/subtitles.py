@@ -48,7 +48,7 @@ def assert_well_formed(cues: list[ParsedCue], *, width: int = 42, lines: int = 2
         assert cue.start_s < cue.end_s, cue
         assert 1 <= len(cue.lines) <= lines, cue
         assert all(0 < len(line) <= width for line in cue.lines), cue
-    for before, after in zip(cues, cues[1:]):
+    for before, after in zip(cues, cues[1:], strict=False):
         assert before.end_s <= after.start_s, (before, after)
 
 
