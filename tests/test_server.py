@@ -260,3 +260,12 @@ def test_without_the_local_extra_serve_says_what_to_install(
         result = run_cli(*args)
         assert result.exit_code == 2
         assert "pip install 'sttcli[local]'" in result.stderr
+
+
+def test_masked_words_stay_masked_in_the_word_timings() -> None:
+    from sttcli.server.text import TextOptions
+
+    masked = TextOptions(profanity_filter=True)
+    assert masked.word("shit") == "****"
+    assert masked.word("ten") == "ten"  # numbers stay words: each keeps its own span
+    assert TextOptions().word("shit") == "shit"

@@ -256,19 +256,20 @@ class SttServicer(rpc.SttServiceServicer):
                 if not text:
                     continue
                 stream.finals += 1
-                yield _response(text, final=True, event=event)
+                yield _response(text, final=True, event=event, options=stream.text)
                 if stream.single_utterance:
                     stream.done = True
 
 
 def _response(
-    text: str, *, final: bool, event: Final | None = None
+    text: str, *, final: bool, event: Final | None = None, options: TextOptions | None = None
 ) -> pb.StreamingRecognitionResponse:
     alternative = pb.SpeechRecognitionAlternative(text=text)
     if event is not None:
         alternative.confidence = event.confidence
         for word in event.words:
-            info = alternative.words.add(word=word.text, confidence=word.confidence)
+            shown = options.word(word.text) if options is not None else word.text
+            info = alternative.words.add(word=shown, confidence=word.confidence)
             info.start_time.FromNanoseconds(round(word.start_s * 1e9))
             info.end_time.FromNanoseconds(round(word.end_s * 1e9))
     chunk = pb.SpeechRecognitionChunk(

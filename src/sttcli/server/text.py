@@ -39,6 +39,17 @@ class TextOptions:
         return text
 
 
+    def word(self, word: str) -> str:
+        """A timed word: masked when the text is, so words never show what the text hides.
+
+        Numbers stay words here ("ten", "thirty"): a figure may stand for
+        several words, and each timed word keeps its own span.
+        """
+        if self.profanity_filter and word:
+            return _profanity_mask()(word)
+        return word
+
+
 def _unchanged(text: str) -> str:
     return text
 
