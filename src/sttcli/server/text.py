@@ -38,7 +38,6 @@ class TextOptions:
                 text += "."
         return text
 
-
     def word(self, word: str) -> str:
         """A timed word: masked when the text is, so words never show what the text hides.
 

@@ -30,7 +30,7 @@ from sttcli.audio.speech import SpeechTracker
 from sttcli.client import StreamCall
 from sttcli.errors import BadInput, ServiceError
 from sttcli.options import RecognitionSettings, SessionPolicy, StreamSettings
-from sttcli.results import ChunkEvent, ErrorInfo, InputResult, Utterance
+from sttcli.results import ChunkEvent, ErrorInfo, InputResult, Timing, Utterance
 from sttcli.session.connection import Clockwork, Connection, StartLimiter
 from sttcli.session.resume import FinalMark, resume_point
 from sttcli.session.retry import Deadline, backoff_delay
@@ -108,6 +108,7 @@ class InputRecognizer:
         # Where speech was in the audio sent: spans for finals without word timings.
         self._speech = SpeechTracker(self.bytes_per_second) if self.bytes_per_second else None
         self._all_sent = False  # the current session's audio went out whole
+        self._said_estimated = False
 
     # -- results ---------------------------------------------------------
 
@@ -305,6 +306,16 @@ class InputRecognizer:
                 )
                 self.utterances.append(utterance)
                 event = replace(event, utterance=utterance)
+                if utterance.timing == Timing.ESTIMATED and not self._said_estimated:
+                    self._said_estimated = True
+                    log.info(
+                        "%s: the server sends no word timings; utterance spans are estimated "
+                        "from the audio%s",
+                        self.source.name,
+                        " (unpaced, they may run into the next utterance: try --speed)"
+                        if not self.stream.speed
+                        else "",
+                    )
         self.on_event(event)
 
     def _position_at(self, seconds: float) -> int:
