@@ -160,7 +160,7 @@ def test_without_word_timings_each_utterance_is_a_cue_over_its_estimated_span(
         wav(markers("alpha bravo", "charlie", word=0.2, space=0.05, gap=2.0, lead=0.5))
     )
     try:
-        result = against(untimed.address, "-f", "vtt", "--speed", "20", str(path))
+        result = against(untimed.address, "-f", "vtt", "--speed", "10", str(path))
     finally:
         untimed.stop()
     assert result.exit_code == 0, result.stderr

@@ -145,11 +145,17 @@ def test_words_keep_their_positions_across_a_resume_after_a_cut_connection(
 # -- without word timings: sttcli's estimate ----------------------------------------
 
 
+# Paced at 10 times real time, the 2 s pauses between utterances are 200 ms of
+# wall time: the margin a final has to reach the client before the next
+# utterance has been sent whole (on a loaded machine 90 ms has been seen).
+ESTIMATE_SPEED = 10.0
+
+
 def test_estimated_spans_find_the_speech_around_each_final(
     talk: tuple[Path, list[str]], untimed_server: FaultServer
 ) -> None:
     path, spoken = talk
-    assert_estimates_in_place(run(path, untimed_server), spoken)
+    assert_estimates_in_place(run(path, untimed_server, speed=ESTIMATE_SPEED), spoken)
 
 
 def test_estimated_spans_stay_in_place_across_rotation_and_resume(
@@ -157,7 +163,7 @@ def test_estimated_spans_stay_in_place_across_rotation_and_resume(
 ) -> None:
     path, spoken = talk
     untimed_server.plan = [None, Fault("sever", after=40)]
-    result = run(path, untimed_server, max_session_seconds=9)
+    result = run(path, untimed_server, speed=ESTIMATE_SPEED, max_session_seconds=9)
     assert result.sessions >= 4 and result.retries == 1
     assert_estimates_in_place(result, spoken)
 

@@ -19,6 +19,10 @@ from sttcli.audio.pauses import FRAME_SECONDS, QuietGate
 # Quiet shorter than this inside speech (a stop consonant, a breath between
 # words) does not end a run of speech.
 BRIDGE_SECONDS = 0.2
+# A frame's level is taken from about this many of its samples, evenly spaced:
+# enough to tell speech from quiet with a 10 dB margin, and it keeps following
+# all the audio sent cheap (a quarter of the work at 16 kHz).
+_SAMPLES_PER_FRAME = 40
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,9 @@ class SpeechTracker:
         if sys.byteorder == "big":
             samples.byteswap()
         per_frame = self.frame_bytes // 2
+        stride = max(1, per_frame // _SAMPLES_PER_FRAME)
         for index in range(0, len(samples), per_frame):
-            self._frame(self._gate.quiet(samples[index : index + per_frame]))
+            self._frame(self._gate.quiet(samples[index : index + per_frame : stride]))
 
     def _frame(self, quiet: bool) -> None:
         start = self._frame_start

@@ -306,6 +306,10 @@ class InputRecognizer:
                 )
                 self.utterances.append(utterance)
                 event = replace(event, utterance=utterance)
+                if utterance.timing == Timing.SERVER:
+                    # The server times its words: no estimates needed, and following
+                    # the audio would cost unpaced streaming a good part of its speed.
+                    self._speech = None
                 if utterance.timing == Timing.ESTIMATED and not self._said_estimated:
                     self._said_estimated = True
                     log.info(

@@ -27,6 +27,8 @@ def utterance_of(
     if words:
         start = min(w.start_s for w in words)
         end = max(w.end_s for w in words)
+        if speech is not None:
+            speech.forget(end)
         return Utterance(event.text, end, start, end, words, Timing.SERVER)
     after = previous.end_s if previous is not None else 0.0
     arrived = event.audio_sent_s
