@@ -86,3 +86,17 @@ def test_json_results_come_out_in_input_order() -> None:
     renderer.done(InputRef(1, "in1"), results[1])
     names = [line[10:13] for line in out.getvalue().splitlines()]
     assert names == ["in0", "in1", "in2"]
+
+
+def test_timestamps_go_before_committed_finals_in_the_live_view_and_in_text() -> None:
+    utterance = Utterance("hello world", 1.2, 0.25, 1.2)
+    final = ChunkEvent(True, True, (Alternative("hello world"),), 1.5, utterance=utterance)
+    terminal = Terminal()
+    live = LiveRenderer(terminal.console, timestamps=True)
+    live.event(REF, event("hello", final=False))
+    live.event(REF, final)
+    live.close()
+    assert terminal.lines() == ["[00:00.250 --> 00:01.200] hello world"]
+    lines: list[str] = []
+    TextRenderer(lines.append, prefixed=True, timestamps=True).event(REF, final)
+    assert lines == ["talk.wav: [00:00.250 --> 00:01.200] hello world"]
