@@ -203,3 +203,14 @@ def test_marker_words_are_speech_to_the_tracker() -> None:
     tracker.feed(audio, 0)
     assert tracker.span(0.0, 3.0) == pytest.approx((LEAD, LEAD + 2 * WORD + SPACE))
     assert marker("alpha") >= 1000  # loud enough for the gate
+
+
+def test_a_late_final_takes_the_speech_its_text_needs_not_all_that_was_sent() -> None:
+    # Five utterances of 0.6 s, 1 s apart, all sent before the first final came.
+    audio = tone(0.5, 0) + (tone(0.6) + tone(1.0, 0)) * 5
+    tracker = SpeechTracker(32000)
+    tracker.feed(audio, 0)
+    assert tracker.span(0.0, 8.5) == (0.5, 7.5)  # paced, this would be one utterance
+    assert tracker.span(0.0, 8.5, expected_s=0.7) == (0.5, 1.1)
+    assert tracker.span(0.0, 8.5, expected_s=2.0) == (0.5, 2.7)
+    assert tracker.span(0.0, 1.6, expected_s=0.1) == (0.5, 1.1)  # no sign of lateness

@@ -23,6 +23,8 @@ BRIDGE_SECONDS = 0.2
 # enough to tell speech from quiet with a 10 dB margin, and it keeps following
 # all the audio sent cheap (a quarter of the work at 16 kHz).
 _SAMPLES_PER_FRAME = 40
+# A server ends an utterance in a pause at least this long.
+_BOUNDARY_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,12 @@ class SpeechTracker:
         return list(self._runs)
 
     def span(
-        self, after_s: float, before_s: float, *, ongoing: bool = False
+        self,
+        after_s: float,
+        before_s: float,
+        *,
+        ongoing: bool = False,
+        expected_s: float | None = None,
     ) -> tuple[float, float] | None:
         """Onset and offset of the speech between two positions, or None if there is none.
 
@@ -113,6 +120,11 @@ class SpeechTracker:
         on when the final came belongs to the next one. With `ongoing` (all
         the session's audio was sent: the server finalized at the end of the
         stream, in speech or not) the run going on counts too.
+
+        A final that arrives late (an unpaced client, a server falling
+        behind) finds the speech of later utterances before it too. When the
+        runs last far longer than `expected_s` (what the final's text takes
+        to say), the span ends at the pause that makes it closest to that.
         """
         chosen = [r for r in self._runs if r.middle_s > after_s and r.end_s <= before_s]
         current = self._current()
@@ -121,7 +133,16 @@ class SpeechTracker:
                 chosen.append(SpeechRun(current.start_s, min(current.end_s, before_s)))
         if not chosen:
             return None
-        return chosen[0].start_s, chosen[-1].end_s
+        start = chosen[0].start_s
+        end = chosen[-1].end_s
+        if expected_s is not None and end - start > 2 * expected_s + 1.0:
+            ends = [
+                run.end_s
+                for run, following in zip(chosen, chosen[1:], strict=False)
+                if following.start_s - run.end_s >= _BOUNDARY_SECONDS
+            ]
+            end = min([*ends, end], key=lambda e: abs(e - start - expected_s))
+        return start, end
 
     def _current(self) -> SpeechRun | None:
         if self._open_start is None:
