@@ -116,10 +116,13 @@ class QuietGate:
     """Tells quiet frames from sound against the recording's own noise floor.
 
     Frames must come in order: the floor is the quietest 100 ms of the last
-    3 seconds it was shown.
+    3 seconds it was shown. Frames are 10 ms unless told otherwise.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, frame_seconds: float = FRAME_SECONDS) -> None:
+        self._frames_per_bucket = max(
+            1, round(_FLOOR_FRAMES_PER_BUCKET * FRAME_SECONDS / frame_seconds)
+        )
         self._buckets = collections.deque([_LOWEST_FLOOR_DB] * _FLOOR_BUCKETS, _FLOOR_BUCKETS)
         self._bucket_min = math.inf
         self._bucket_frames = 0
@@ -130,7 +133,7 @@ class QuietGate:
         level_db = 10.0 * math.log10(energy) if energy > 0 else -120.0
         self._bucket_min = min(self._bucket_min, level_db)
         self._bucket_frames += 1
-        if self._bucket_frames == _FLOOR_FRAMES_PER_BUCKET:
+        if self._bucket_frames == self._frames_per_bucket:
             self._buckets.append(self._bucket_min)
             self._bucket_min = math.inf
             self._bucket_frames = 0
