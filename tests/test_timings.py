@@ -169,7 +169,7 @@ def test_estimated_spans_stay_in_place_across_rotation_and_resume(
 
 
 # -- the speech tracker ------------------------------------------------------------
-# It looks at 30 ms frames: positions are exact to a frame.
+# It looks at 50 ms frames: positions are exact to a frame.
 
 
 def tone(seconds: float, value: int = 3000) -> bytes:

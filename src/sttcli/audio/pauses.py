@@ -126,17 +126,19 @@ class QuietGate:
         self._buckets = collections.deque([_LOWEST_FLOOR_DB] * _FLOOR_BUCKETS, _FLOOR_BUCKETS)
         self._bucket_min = math.inf
         self._bucket_frames = 0
+        self._buckets_min = _LOWEST_FLOOR_DB  # min(self._buckets), kept as they change
 
     def quiet(self, samples: array[int]) -> bool:
-        """Is this 10 ms frame below the threshold (and so part of a pause)?"""
+        """Is this frame below the threshold (and so part of a pause)?"""
         energy = _sum_of_squares(samples) / (max(1, len(samples)) * _FULL_SCALE_SQUARED)
         level_db = 10.0 * math.log10(energy) if energy > 0 else -120.0
         self._bucket_min = min(self._bucket_min, level_db)
         self._bucket_frames += 1
         if self._bucket_frames == self._frames_per_bucket:
             self._buckets.append(self._bucket_min)
+            self._buckets_min = min(self._buckets)
             self._bucket_min = math.inf
             self._bucket_frames = 0
-        floor = max(min(min(self._buckets), self._bucket_min), _LOWEST_FLOOR_DB)
+        floor = max(min(self._buckets_min, self._bucket_min), _LOWEST_FLOOR_DB)
         threshold = min(floor + _MARGIN_DB, _LOUDEST_THRESHOLD_DB)
         return level_db < threshold
