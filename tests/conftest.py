@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,17 @@ import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from support.iam import (  # noqa: E402
+    FakeIam,
+    FakeMetadata,
+    FakeYc,
+    TestKey,
+    TokenAuthority,
+    running,
+)
 from support.scripted import ScriptedServer  # noqa: E402
+
+from sttcli.auth import metadata  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
@@ -27,16 +38,82 @@ def stt_server() -> Iterator[ScriptedServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def refusing_port() -> Iterator[int]:
+    """A loopback port that is bound and never listens: connecting is refused at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
 @pytest.fixture(autouse=True)
-def _no_credentials_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests set the credentials they mean; the developer's own never leak in."""
-    for name in (
-        "YC_API_KEY",
-        "YC_IAM_TOKEN",
-        "IAM_TOKEN",
-        "YC_FOLDER_ID",
-        "FOLDER_ID",
-        "STTCLI_ENDPOINT",
-        "STTCLI_TRACEBACK",
-    ):
+def _no_credentials_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory, refusing_port: int
+) -> Path:
+    """Tests set the credentials they mean; the developer's own never leak in.
+
+    And nothing can leave the machine: the metadata service and the IAM
+    endpoint point at a refusing loopback port unless a test points them at a
+    fake of its own, the machine is not a Yandex Cloud VM, HOME (and so yc's
+    config) is empty, and no proxy is set.
+    """
+    for name in list(os.environ):
+        if name.startswith(("YC_", "STTCLI_")) or name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name, raising=False)
+    for name in ("IAM_TOKEN", "FOLDER_ID", "XDG_CONFIG_HOME"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("YC_METADATA_ADDR", f"127.0.0.1:{refusing_port}")
+    monkeypatch.setenv("YC_IAM_ENDPOINT", f"http://127.0.0.1:{refusing_port}/iam/v1/tokens")
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    vendor = home / "sys_vendor"
+    vendor.write_text("QEMU\n")
+    monkeypatch.setattr(metadata, "SYS_VENDOR_PATH", vendor)
+    return home
+
+
+@pytest.fixture
+def home(_no_credentials_from_the_environment: Path) -> Path:
+    """The test's HOME: yc's config goes in home/.config/yandex-cloud/config.yaml."""
+    return _no_credentials_from_the_environment
+
+
+# -- credentials: a key pair for the session, fakes of IAM and the metadata service
+
+
+@pytest.fixture(scope="session")
+def test_key() -> TestKey:
+    return TestKey.generate()
+
+
+@pytest.fixture
+def authority() -> TokenAuthority:
+    return TokenAuthority()
+
+
+@pytest.fixture
+def fake_iam(
+    test_key: TestKey, authority: TokenAuthority, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeIam]:
+    """A fake IAM endpoint, which YC_IAM_ENDPOINT points at."""
+    fake = FakeIam(test_key, authority)
+    monkeypatch.setenv("YC_IAM_ENDPOINT", fake.url)
+    yield from running(fake)
+
+
+@pytest.fixture
+def fake_metadata(
+    authority: TokenAuthority, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeMetadata]:
+    """A fake metadata service, which YC_METADATA_ADDR points at."""
+    fake = FakeMetadata(authority)
+    monkeypatch.setenv("YC_METADATA_ADDR", fake.address)
+    yield from running(fake)
+
+
+@pytest.fixture
+def fake_yc(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> FakeYc:
+    """A `yc` first on PATH."""
+    fake = FakeYc(tmp_path_factory.mktemp("bin"))
+    monkeypatch.setenv("PATH", f"{fake.directory}{os.pathsep}{os.environ.get('PATH', '')}")
+    return fake

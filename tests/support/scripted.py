@@ -8,7 +8,7 @@ has received `after` audio messages, or after the client half-closes when
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 
@@ -66,6 +66,8 @@ class ScriptedServicer(rpc.SttServiceServicer):
         self.calls: list[RecordedCall] = []
         self.script: list[Reply] = []
         self.scripts: list[list[Reply]] = []  # per call, first; then `script`
+        # Why a call's metadata is refused (UNAUTHENTICATED), or None to accept it.
+        self.authorize: Callable[[dict[str, str]], str | None] | None = None
         self._lock = threading.Lock()
 
     def StreamingRecognize(self, request_iterator, context):  # noqa: N802
@@ -73,6 +75,8 @@ class ScriptedServicer(rpc.SttServiceServicer):
         with self._lock:
             self.calls.append(call)
             script = self.scripts.pop(0) if self.scripts else list(self.script)
+        if self.authorize is not None and (refusal := self.authorize(call.metadata)):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, refusal)
         pending = list(script)
 
         def due(count: int | None) -> Iterator[Reply]:
