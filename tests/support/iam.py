@@ -92,6 +92,8 @@ class TokenAuthority:
 
     def __init__(self) -> None:
         self.lifetime = 3600.0
+        self.checked = 0  # calls a recognition server asked about
+        self.refused: list[str] = []  # and why it refused some
         self._expiry: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -111,13 +113,18 @@ class TokenAuthority:
     def refusal(self, metadata: dict[str, str]) -> str | None:
         """For a recognition server: why these call metadata are refused, or None."""
         scheme, _, token = metadata.get("authorization", "").partition(" ")
+        reason = None
         if scheme != "Bearer":
-            return "an IAM token is required"
-        if token not in self._expiry:
-            return "this IAM token was not issued here"
-        if not self.valid(token):
-            return "the IAM token has expired"
-        return None
+            reason = "an IAM token is required"
+        elif token not in self._expiry:
+            reason = "this IAM token was not issued here"
+        elif not self.valid(token):
+            reason = "the IAM token has expired"
+        with self._lock:
+            self.checked += 1
+            if reason is not None:
+                self.refused.append(reason)
+        return reason
 
     @property
     def issued(self) -> list[str]:
@@ -180,7 +187,9 @@ class _FakeHttp:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     @property
@@ -204,6 +213,7 @@ class FakeIam(_FakeHttp):
         self.key = key
         self.authority = authority
         self.refuse: tuple[int, str] | None = None  # (status, message) to answer instead
+        self.issue_limit: int | None = None  # refuse with 401 after this many exchanges
         self.jwts: list[str] = []
         super().__init__()
 
@@ -217,6 +227,9 @@ class FakeIam(_FakeHttp):
         self.requests.append((method, path, headers))
         if method != "POST" or path != "/iam/v1/tokens":
             return 404, {"message": "not found"}
+        if self.refuse is None and self.issue_limit is not None:
+            if len(self.jwts) >= self.issue_limit:
+                self.refuse = (401, "the key has been deleted")
         if self.refuse is not None:
             return self.refuse[0], {"code": 16, "message": self.refuse[1]}
         try:
