@@ -167,6 +167,7 @@ class _FakeHttp:
             def _reply(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                fake.bodies.append(body)
                 status, document = fake.answer(self.command, self.path, dict(self.headers), body)
                 if fake.delay:
                     time.sleep(fake.delay)
@@ -184,6 +185,7 @@ class _FakeHttp:
                 pass
 
         self.delay = 0.0
+        self.bodies: list[bytes] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -214,6 +216,7 @@ class FakeIam(_FakeHttp):
         self.authority = authority
         self.refuse: tuple[int, str] | None = None  # (status, message) to answer instead
         self.issue_limit: int | None = None  # refuse with 401 after this many exchanges
+        self.careless = False  # a refusal quotes the request, JWT and all
         self.jwts: list[str] = []
         super().__init__()
 
@@ -231,7 +234,10 @@ class FakeIam(_FakeHttp):
             if len(self.jwts) >= self.issue_limit:
                 self.refuse = (401, "the key has been deleted")
         if self.refuse is not None:
-            return self.refuse[0], {"code": 16, "message": self.refuse[1]}
+            message = self.refuse[1]
+            if self.careless:
+                message += f" (request: {body.decode(errors='replace')})"
+            return self.refuse[0], {"code": 16, "message": message}
         try:
             token = json.loads(body)["jwt"]
             self.jwts.append(token)

@@ -17,6 +17,8 @@ import grpc
 from sttcli._proto import stt_service_pb2 as pb
 from sttcli._proto import stt_service_pb2_grpc as rpc
 
+Refusal = Callable[[dict[str, str]], "str | tuple[grpc.StatusCode, str] | None"]
+
 
 @dataclass
 class Reply:
@@ -66,8 +68,8 @@ class ScriptedServicer(rpc.SttServiceServicer):
         self.calls: list[RecordedCall] = []
         self.script: list[Reply] = []
         self.scripts: list[list[Reply]] = []  # per call, first; then `script`
-        # Why a call's metadata is refused (UNAUTHENTICATED), or None to accept it.
-        self.authorize: Callable[[dict[str, str]], str | None] | None = None
+        # Why a call's metadata is refused (UNAUTHENTICATED, or the status given), or None.
+        self.authorize: Refusal | None = None
         self._lock = threading.Lock()
 
     def StreamingRecognize(self, request_iterator, context):  # noqa: N802
@@ -76,7 +78,9 @@ class ScriptedServicer(rpc.SttServiceServicer):
             self.calls.append(call)
             script = self.scripts.pop(0) if self.scripts else list(self.script)
         if self.authorize is not None and (refusal := self.authorize(call.metadata)):
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, refusal)
+            if isinstance(refusal, str):
+                refusal = (grpc.StatusCode.UNAUTHENTICATED, refusal)
+            context.abort(*refusal)
         pending = list(script)
 
         def due(count: int | None) -> Iterator[Reply]:

@@ -12,13 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sttcli.auth.secrets import MASK as MASK  # re-exported: where masking lives
 from sttcli.errors import UsageError
 
 Metadata = tuple[tuple[str, str], ...]
 
 _HEADER_NAME = re.compile(r"^[0-9a-z_.-]+$")
 _SECRET_NAME_PARTS = ("authorization", "token", "key", "secret", "password", "cookie")
-MASK = "****"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from sttcli.auth.secrets import scrubbed
 from sttcli.errors import CredentialError, CredentialRefused, CredentialUnreachable
 
 _MAX_BODY = 1 << 20  # an answer larger than this is not a token
@@ -94,8 +95,8 @@ def _error_message(error: urllib.error.HTTPError) -> str:
     if isinstance(document, dict):
         for key in ("message", "error_description", "error"):
             if isinstance(document.get(key), str) and document[key]:
-                return str(document[key])
-    text = " ".join(raw.split())
+                return scrubbed(str(document[key]))
+    text = " ".join(scrubbed(raw).split())
     return text[:200] if text else (error.reason or "no details")
 
 

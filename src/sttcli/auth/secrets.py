@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
+MASK = "****"
 MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
 
 
@@ -42,6 +43,13 @@ class SecretRegistry:
 
 
 KNOWN = SecretRegistry()
+
+
+def scrubbed(text: str) -> str:
+    """`text` with every secret learned so far masked: for what a server or `yc` says."""
+    for secret in learned():
+        text = text.replace(secret, MASK)
+    return text
 
 
 def learned(extra: Iterable[str] = ()) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from sttcli.auth.keyfile import DEFAULT_TOKEN_LIFETIME, ServiceAccountKey, key_from_fields
-from sttcli.auth.secrets import KNOWN
+from sttcli.auth.secrets import KNOWN, scrubbed
 from sttcli.auth.tokens import IssuedToken
 from sttcli.errors import CredentialError, CredentialRefused
 
@@ -151,7 +151,7 @@ def yc_token_fetcher(
             KNOWN.learn(*lines)
             errors = [line.strip() for line in done.stderr.splitlines() if line.strip()]
             last = errors[-1] if errors else f"exit status {done.returncode}, no message"
-            raise CredentialRefused(f"{shown} failed: {last}")
+            raise CredentialRefused(f"{shown} failed: {scrubbed(last)}")
         token = lines[-1]
         KNOWN.learn(token)
         # yc does not say when its token expires: IAM tokens live 12 hours, and

@@ -60,6 +60,7 @@ def describe(resolution: Resolution, *, folder_id: str) -> dict[str, Any]:
         "iam_endpoint": resolution.iam_endpoint if resolution.key_id else None,
         "token": token,
         "expires_at": None,
+        "expires_in_s": None,
         "folder_id": folder or None,
         "folder_id_from": ("--folder-id" if folder_id else resolution.source) if folder else None,
         "fetched": False,
@@ -87,6 +88,7 @@ def check(resolution: Resolution, report: dict[str, Any]) -> SttError | None:
     now = provider.token.clock()
     report["token"] = mask(token.value)
     report["expires_at"] = _utc(time.time() + (token.expires_at - now))
+    report["expires_in_s"] = round(token.expires_at - now)
     report["fetched"] = True
     report["check"] = {"ok": True, "note": "got an IAM token", "error": None}
     return None
@@ -106,8 +108,8 @@ def as_text(report: dict[str, Any]) -> str:
         ("key id", report["key_id"]),
         ("from", report["from"]),
         ("IAM endpoint", report["iam_endpoint"]),
-        ("token", report["token"] or ("fetched when used" if not report["fetched"] else None)),
-        ("expires", report["expires_at"]),
+        ("token", report["token"] or _unfetched(report)),
+        ("expires", _expiry(report)),
         ("folder id", _folder(report)),
     ]
     checked = report["check"]
@@ -123,10 +125,27 @@ def as_text(report: dict[str, Any]) -> str:
     return "\n".join(f"{name + ':':<{width}} {value}" for name, value in rows if value is not None)
 
 
+def _unfetched(report: dict[str, Any]) -> str:
+    checked = report["check"]
+    if checked is not None and checked["ok"] is False:
+        return "none: the check failed"
+    return "fetched when used (--check fetches one now)"
+
+
+def _expiry(report: dict[str, Any]) -> str | None:
+    if report["expires_at"] is None:
+        return None
+    seconds = report["expires_in_s"]
+    left = f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+    return f"{report['expires_at']} (in {left}; sttcli gets a new one before then)"
+
+
 def _folder(report: dict[str, Any]) -> str:
-    if not report["folder_id"]:
-        return "none (an API key or a service account's token needs none)"
-    return f"{report['folder_id']} (from {report['folder_id_from']})"
+    if report["folder_id"]:
+        return f"{report['folder_id']} (from {report['folder_id_from']})"
+    if report["kind"] == "IAM token":
+        return "none (a user account's IAM token needs one: --folder-id or YC_FOLDER_ID)"
+    return "none (not needed for a service account's credentials)"
 
 
 def _error(error: SttError) -> dict[str, Any]:
