@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sttcli.auth import keyfile, metadata, yc_profile
+from sttcli.auth import metadata, yc_profile
 from sttcli.auth.credentials import MASK, Credential, CredentialProvider, CredentialSource
 from sttcli.auth.http import check_url
-from sttcli.auth.tokens import Fetch, IssuedToken, RefreshingToken
+from sttcli.auth.tokens import IAM_TOKENS_URL, Fetch, IssuedToken, RefreshingToken
 from sttcli.errors import CredentialError
 
 KEY_FILE_VARIABLE = "YC_SERVICE_ACCOUNT_KEY_FILE"  # the name Yandex's Terraform provider reads
@@ -125,7 +125,7 @@ def resolve_chain(
     environ = os.environ if environ is None else environ
     from_env = environ.get("YC_IAM_ENDPOINT", "").strip()
     endpoint = check_url(
-        options.iam_endpoint or from_env or keyfile.IAM_TOKENS_URL,
+        options.iam_endpoint or from_env or IAM_TOKENS_URL,
         option="--iam-endpoint" if options.iam_endpoint else "YC_IAM_ENDPOINT",
     )
 
@@ -133,6 +133,8 @@ def resolve_chain(
         return FetchedCredentials(RefreshingToken(fetch, clock=clock), source=source)
 
     def key_resolution(path: str, source: str, origin: str) -> Resolution:
+        from sttcli.auth import keyfile
+
         key = keyfile.load_key_file(path, origin=origin)
         return Resolution(
             fetched(keyfile.token_fetcher(key, endpoint), origin),
@@ -173,6 +175,8 @@ def resolve_chain(
     )
     config = yc_profile.config_path(environ)
     if profile is not None and profile.sa_key is not None:
+        from sttcli.auth import keyfile
+
         key = profile.sa_key
         return Resolution(
             fetched(keyfile.token_fetcher(key, endpoint), profile.label),

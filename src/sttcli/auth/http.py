@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sttcli.auth.secrets import scrubbed
 from sttcli.errors import CredentialError, CredentialRefused, CredentialUnreachable
+
+if TYPE_CHECKING:
+    import urllib.error
 
 _MAX_BODY = 1 << 20  # an answer larger than this is not a token
 
@@ -36,6 +37,10 @@ def request_json(
 
     `what` names the server in messages, e.g. "IAM endpoint https://...".
     """
+    # urllib.request pulls in ssl and email: only for a run that fetches a token.
+    import urllib.error
+    import urllib.request
+
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method="GET" if data is None else "POST")
     request.add_header("Accept", "application/json")

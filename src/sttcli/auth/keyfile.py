@@ -22,14 +22,17 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from sttcli.auth.http import request_json
 from sttcli.auth.secrets import KNOWN
-from sttcli.auth.tokens import IssuedToken, parse_rfc3339
+from sttcli.auth.tokens import (
+    DEFAULT_TOKEN_LIFETIME,
+    IAM_TOKENS_URL,
+    IssuedToken,
+    parse_rfc3339,
+)
 from sttcli.errors import CredentialError, CredentialUnreachable
 
-IAM_TOKENS_URL = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
 JWT_AUDIENCE = IAM_TOKENS_URL  # the audience is this URL wherever the JWT is sent
 JWT_LIFETIME_SECONDS = 3600  # the most IAM accepts
 IAM_TIMEOUT_SECONDS = 15.0
-DEFAULT_TOKEN_LIFETIME = 12 * 3600.0  # IAM tokens live 12 hours at most
 _FIELDS = ("id", "service_account_id", "private_key")
 _HOW_TO_GET_ONE = "a service account's authorized key, as `yc iam key create -o key.json` writes"
 

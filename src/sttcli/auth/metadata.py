@@ -13,9 +13,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from sttcli.auth.http import request_json
-from sttcli.auth.keyfile import DEFAULT_TOKEN_LIFETIME
 from sttcli.auth.secrets import KNOWN
-from sttcli.auth.tokens import IssuedToken
+from sttcli.auth.tokens import DEFAULT_TOKEN_LIFETIME, IssuedToken
 from sttcli.errors import CredentialError, CredentialUnreachable
 
 DEFAULT_ADDRESS = "169.254.169.254"

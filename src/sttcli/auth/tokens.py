@@ -20,6 +20,8 @@ from sttcli.errors import SttError
 
 log = logging.getLogger("sttcli.auth")
 
+IAM_TOKENS_URL = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
+DEFAULT_TOKEN_LIFETIME = 12 * 3600.0  # IAM tokens live 12 hours at most
 MAX_AGE_SECONDS = 3600.0  # Yandex's advice: get a new IAM token every hour
 MIN_LIFE_LEFT = 0.10  # and never let one run into its last tenth
 

@@ -16,14 +16,14 @@ import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from sttcli.auth.keyfile import DEFAULT_TOKEN_LIFETIME, ServiceAccountKey, key_from_fields
 from sttcli.auth.secrets import KNOWN, scrubbed
-from sttcli.auth.tokens import IssuedToken
+from sttcli.auth.tokens import DEFAULT_TOKEN_LIFETIME, IssuedToken
 from sttcli.errors import CredentialError, CredentialRefused
+
+if TYPE_CHECKING:
+    from sttcli.auth.keyfile import ServiceAccountKey
 
 YC_TIMEOUT_SECONDS = 60.0  # a federation may wait for a browser: long, but not forever
 # Profile fields whose values are secrets, learned by the scrubber when read.
@@ -84,6 +84,8 @@ def find_profile(name: str | None, *, chosen_by: str, environ: Mapping[str, str]
     if key_fields is not None:
         if not isinstance(key_fields, dict):
             raise CredentialError(f"{origin}: expected a mapping of the key's fields")
+        from sttcli.auth.keyfile import key_from_fields  # PyJWT and cryptography: only now
+
         key = key_from_fields(key_fields, origin=origin)
         return Profile(name, chosen_by, path, folder_id, sa_key=key)
     yc = shutil.which("yc", path=environ.get("PATH"))
@@ -91,6 +93,8 @@ def find_profile(name: str | None, *, chosen_by: str, environ: Mapping[str, str]
 
 
 def _read_config(path: Path) -> dict[str, Any]:
+    import yaml  # only where there is a config to read
+
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
