@@ -539,3 +539,33 @@ def test_xdg_config_home_is_where_the_config_is_looked_for(
     config.write_text(f"current: x\nprofiles:\n  x:\n{profile_with_key(test_key)}\n")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
     assert auth_json()["source"] == 'yc profile "x"'
+
+
+def test_as_a_process_of_its_own_the_key_file_variable_is_all_it_takes(
+    guarded: ScriptedServer,
+    fake_iam: FakeIam,
+    authority: TokenAuthority,
+    key_file: Path,
+    audio: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in ("PATH", "HOME", "PYTHONPATH", "GRPC_VERBOSITY", "YC_METADATA_ADDR")
+    }
+    env["YC_IAM_ENDPOINT"] = fake_iam.url
+    env["YC_SERVICE_ACCOUNT_KEY_FILE"] = str(key_file)
+    done = subprocess.run(
+        [sys.executable, "-m", "sttcli", "recognize", "--endpoint", guarded.address]
+        + ["--insecure", "-f", "json", str(audio)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["error"] is None
+    assert sent_token(guarded) in authority.issued
