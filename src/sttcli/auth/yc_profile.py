@@ -56,7 +56,7 @@ def find_profile(name: str | None, *, chosen_by: str, environ: Mapping[str, str]
     an error; so is a config that does not parse.
     """
     path = config_path(environ)
-    asked = f"{'--profile' if chosen_by == '--profile' else chosen_by} {name}" if name else ""
+    asked = f"{chosen_by} {name}" if name else ""
     if not path.is_file():
         if name:
             raise CredentialError(f"{asked}: no yc config at {path}")

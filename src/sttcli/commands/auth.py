@@ -72,13 +72,9 @@ def check(resolution: Resolution, report: dict[str, Any]) -> SttError | None:
     """--check: fetch a token where there is one to fetch; the failure is returned, not raised."""
     provider = resolution.provider
     if not isinstance(provider, FetchedCredentials):
-        report["check"] = {
-            "ok": None,
-            "note": f"nothing to fetch: the service checks an {resolution.kind} when it is used"
-            if resolution.kind == "API key"
-            else f"nothing to fetch: the service checks a {resolution.kind} when it is used",
-            "error": None,
-        }
+        # "an API key", "an IAM token": given as a value, only the service can tell.
+        note = f"nothing to fetch: the service checks an {resolution.kind} when it is used"
+        report["check"] = {"ok": None, "note": note, "error": None}
         return None
     try:
         token = provider.current()
