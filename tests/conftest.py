@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 # As the CLI does: gRPC's C core would otherwise log GOAWAYs and handshakes.
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")
@@ -70,6 +72,60 @@ def _no_credentials_from_the_environment(
     vendor.write_text("QEMU\n")
     monkeypatch.setattr(metadata, "SYS_VENDOR_PATH", vendor)
     return home
+
+
+@pytest.fixture(autouse=True)
+def _nothing_leaves_this_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A safety net under the environment above: a channel or an HTTP request to any address
+    but loopback is refused, and fails the test that tried, whatever its exit code."""
+    from urllib.parse import urlsplit
+
+    from sttcli.auth import keyfile
+    from sttcli.errors import CredentialUnreachable, ServiceError
+    from sttcli.session import connection
+
+    attempts: list[str] = []
+    real_open, real_request = connection.open_channel, keyfile.request_json
+
+    def open_channel(endpoint: str, **options: Any) -> Any:
+        if not _stays_here(endpoint):
+            attempts.append(endpoint)
+            raise ServiceError("UNAVAILABLE", "off this machine: refused by the test suite")
+        return real_open(endpoint, **options)
+
+    def request_json(url: str, **options: Any) -> Any:
+        if not _is_loopback(urlsplit(url).hostname or ""):
+            attempts.append(url)
+            raise CredentialUnreachable(f"{url}: off this machine: refused by the test suite")
+        return real_request(url, **options)
+
+    monkeypatch.setattr(connection, "open_channel", open_channel)
+    monkeypatch.setattr(keyfile, "request_json", request_json)
+    monkeypatch.setattr(metadata, "request_json", request_json)
+    yield
+    assert not attempts, f"the test tried to reach {attempts}"
+
+
+def _stays_here(target: str) -> bool:
+    """Does a gRPC target reach only this machine? (`dns://AUTHORITY/...`: the DNS server.)"""
+    if target.startswith("unix:"):
+        return True
+    if target.startswith("dns://"):
+        authority, _, name = target[len("dns://") :].partition("/")
+        return _is_loopback(authority.rsplit(":", 1)[0]) if authority else _stays_here(name)
+    for scheme in ("ipv4:", "ipv6:"):
+        if target.startswith(scheme):
+            addresses = target[len(scheme) :].split(",")
+            return all(_is_loopback(a.rsplit(":", 1)[0]) for a in addresses)
+    return _is_loopback(target.rsplit(":", 1)[0])
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @pytest.fixture
