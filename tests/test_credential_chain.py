@@ -62,18 +62,16 @@ def sent_token(server: ScriptedServer, call: int = 0) -> str:
 
 
 def test_a_key_file_flag_is_exchanged_for_a_token_the_service_accepts(
-    guarded: ScriptedServer, fake_iam: FakeIam, authority: TokenAuthority, key_file: Path
+    guarded: ScriptedServer,
+    fake_iam: FakeIam,
+    authority: TokenAuthority,
+    key_file: Path,
+    audio: Path,
 ) -> None:
-    result = against(guarded.address, "--sa-key-file", str(key_file), str(audio_of(key_file)))
+    result = against(guarded.address, "--sa-key-file", str(key_file), str(audio))
     assert result.exit_code == 0, result.stderr
     assert sent_token(guarded) in authority.issued
     assert len(fake_iam.jwts) == 1
-
-
-def audio_of(near: Path) -> Path:
-    path = near.parent / "speech.wav"
-    path.write_bytes(wav(ramp(8000)))
-    return path
 
 
 def test_a_ci_job_with_only_the_key_file_variable_just_works(
