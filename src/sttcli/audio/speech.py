@@ -137,7 +137,7 @@ class SpeechTracker:
             return None
         start = chosen[0].start_s
         end = chosen[-1].end_s
-        if expected_s is not None and end - start > 2 * expected_s + 1.0:
+        if expected_s is not None and end - start > 1.5 * expected_s + 1.0:
             ends = [
                 run.end_s
                 for run, following in zip(chosen, chosen[1:], strict=False)
