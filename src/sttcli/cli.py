@@ -44,8 +44,26 @@ def main() -> None:
 @click.option(
     "-r",
     "--rate",
+    type=click.IntRange(min=1000, max=768000),
+    metavar="HZ",
+    help="Sample rate of raw LPCM input, any rate (headers give their own).  [default: 48000]",
+)
+@click.option(
+    "--channels",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    help="Channels of raw LPCM input, interleaved; downmixed to mono.",
+)
+@click.option(
+    "--send-rate",
     type=click.Choice(RATES),
-    help="Sample rate of raw LPCM input (a WAV header gives its own).  [default: 48000]",
+    help="Rate sent, resampling if needed.  [default: the input's if the API takes it, else 16000]",
+)
+@click.option(
+    "--send-as",
+    type=click.Choice(("lpcm", "oggopus")),
+    default="lpcm",
+    help="Send PCM as is, or encode it to Ogg Opus (about a tenth of the bytes).",
 )
 @click.option(
     "-e",
@@ -181,8 +199,9 @@ def main() -> None:
 def recognize(ctx: click.Context, /, **params: Any) -> None:
     """Recognize speech in AUDIO files (or stdin, as '-').
 
-    AUDIO is raw 16-bit LPCM, WAV or Ogg Opus. With no AUDIO, piped stdin is
-    read. Credentials come from YC_API_KEY, YC_IAM_TOKEN or IAM_TOKEN.
+    AUDIO is any recording FFmpeg decodes (MP3, M4A, FLAC, Ogg, WAV, AIFF,
+    AMR, video files), or raw 16-bit LPCM. With no AUDIO, piped stdin is read.
+    Credentials come from YC_API_KEY, YC_IAM_TOKEN or IAM_TOKEN.
     """
     params["endpoint_given"] = (
         ctx.get_parameter_source("endpoint") is click.core.ParameterSource.COMMANDLINE

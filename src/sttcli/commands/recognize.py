@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from sttcli import wire
-from sttcli.audio.sniff import RateSource
-from sttcli.audio.sources import AudioSource, open_source
+from sttcli.audio.plan import describe
+from sttcli.audio.sniff import OPUS_RATE, AudioFormat, Encoding, RateSource
+from sttcli.audio.sources import AudioSource, Conversion, open_source
 from sttcli.auth.credentials import CredentialSource, known_secrets, masked, parse_header
 from sttcli.batch import BatchOutcome, run_batch
 from sttcli.diagnostics import Diagnostics
@@ -65,6 +66,7 @@ class Plan:
     connection: Connection
     encoding: str
     rate: int | None
+    conversion: Conversion
     jobs: int
     max_rps: float
     fail_fast: bool
@@ -142,6 +144,7 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         chunk_size=params["chunk_size"],
         speed=params["speed"],
         keepalive_silence=params["keepalive_silence"],
+        send_as=params.get("send_as", "lpcm"),
     )
     policy = SessionPolicy(
         max_session_seconds=params["max_session_seconds"],
@@ -175,6 +178,12 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         connection=connection,
         encoding=params["encoding"],
         rate=int(params["rate"]) if params["rate"] else None,
+        conversion=Conversion(
+            send_rate=int(params["send_rate"]) if params.get("send_rate") else None,
+            channels=params.get("channels") or 1,
+            session_seconds=policy.max_session_seconds,
+            session_bytes=policy.max_session_bytes,
+        ),
         jobs=params["jobs"],
         max_rps=params["max_rps"],
         fail_fast=params["fail_fast"],
@@ -408,7 +417,7 @@ async def _open_recognizer(
     limiter: StartLimiter,
 ) -> InputRecognizer:
     source = await _open(plan, ref.name)
-    _rate_notice(source, diagnostics)
+    _rate_notice(plan, source, diagnostics)
     return InputRecognizer(
         source,
         settings=plan.settings,
@@ -420,7 +429,14 @@ async def _open_recognizer(
     )
 
 
-def _rate_notice(source: AudioSource, diagnostics: Diagnostics) -> None:
+def _rate_notice(
+    plan: Plan, source: AudioSource, diagnostics: Diagnostics, *, dry_run: bool = False
+) -> None:
+    """The plan for an input (with -v, or always with --dry-run), and a default rate's notice."""
+    if dry_run:
+        diagnostics.notice(describe(source, plan.stream.send_as))
+    else:
+        log.info("%s", describe(source, plan.stream.send_as))
     if source.format.rate_source is RateSource.DEFAULT:
         diagnostics.notice(
             f"{source.name}: raw audio and no --rate: the API default of 48000 Hz applies"
@@ -433,6 +449,7 @@ async def _open(plan: Plan, name: str) -> AudioSource:
         encoding=plan.encoding,
         rate=plan.rate,
         keepalive_silence=plan.stream.keepalive_silence,
+        conversion=plan.conversion,
     )
 
 
@@ -441,13 +458,17 @@ async def _dry_run(plan: Plan, out: TextIO, diagnostics: Diagnostics) -> int:
     metadata = () if plan.local else plan.connection.metadata()
     for name in plan.inputs:
         source = await _open(plan, name)
-        _rate_notice(source, diagnostics)
+        _rate_notice(plan, source, diagnostics, dry_run=True)
         try:
+            on_wire = source.format
+            if plan.stream.send_as == "oggopus" and on_wire.encoding is Encoding.LPCM:
+                on_wire = AudioFormat(Encoding.OGG_OPUS, OPUS_RATE, RateSource.OPUS)
             document = {
                 "input": name,
+                "source": source.origin.to_json(),
                 "endpoint": "(local)" if plan.local else plan.connection.endpoint,
                 "metadata": masked(metadata),
-                "config": wire.config_to_dict(wire.config_request(plan.settings, source.format)),
+                "config": wire.config_to_dict(wire.config_request(plan.settings, on_wire)),
             }
         finally:
             source.close()
