@@ -30,7 +30,7 @@ log = logging.getLogger("sttcli.audio")
 
 DEFAULT_SEND_RATE = 16000  # for inputs at a rate the API does not take: right for speech
 _QUEUE_ITEMS = 32
-_BLOCK = 32 * 1024  # PCM bytes handed over at a time, at most
+_BLOCK = 64 * 1024  # PCM bytes handed over at a time from a file (a pipe: an eighth)
 # A jump in timestamps shorter than this is jitter, not lost audio.
 _GAP_TOLERANCE_S = 0.05
 # A jump longer than this is a broken timestamp, not lost audio: no silence for it.
@@ -224,6 +224,10 @@ class _Decoding:
         if not self.reader._post(_Ready(info, self.rate, duration)):
             return
         self.resampler = av.AudioResampler(format="s16", layout="mono", rate=self.rate)
+        # A float, not the Fraction PyAV gives: this runs for every frame.
+        self.time_base = None if stream.time_base is None else float(stream.time_base)
+        # A pipe may be live: hand its audio on as it comes; a file in big blocks.
+        self.block = _BLOCK // 8 if self.reader._request.from_pipe else _BLOCK
         self.origin: float | None = None
         try:
             for packet in self.container.demux(stream):
@@ -259,17 +263,18 @@ class _Decoding:
         self.skipped += 1
         self.reason = _reason(error)
         at = self._seconds()
-        if packet.pts is not None and packet.time_base is not None and self.origin is not None:
-            at = float(packet.pts * packet.time_base) - self.origin
+        if packet.pts is not None and self.time_base is not None and self.origin is not None:
+            at = packet.pts * self.time_base - self.origin
         if self.skipped_from is None:
             self.skipped_from = at
         self.skipped_to = at
 
     def _fill_gap(self, frame: Any) -> None:
         """Silence for audio that is missing (frames skipped), so later positions hold."""
-        if frame.pts is None or frame.time_base is None:
+        pts = frame.pts
+        if pts is None or self.time_base is None:
             return
-        at = float(frame.pts * frame.time_base)
+        at = pts * self.time_base
         if self.origin is None:
             self.origin = at
             return
@@ -279,16 +284,16 @@ class _Decoding:
 
     def _frames(self, frames: list[Any]) -> None:
         for frame in frames:
-            self.pending += bytes(frame.planes[0])[: frame.samples * 2]
+            self.pending += memoryview(frame.planes[0])[: frame.samples * 2]
 
     def _seconds(self) -> float:
         return (self.produced + len(self.pending)) / self.bytes_per_second
 
     def _flush(self, *, final: bool) -> bool:
         post = self.reader._post
-        while self.pending and (final or len(self.pending) >= _BLOCK // 8):
-            block = bytes(self.pending[:_BLOCK])
-            del self.pending[:_BLOCK]
+        while self.pending and (final or len(self.pending) >= self.block):
+            block = bytes(self.pending[: self.block])
+            del self.pending[: self.block]
             self.produced += len(block)
             if not post(block):
                 return False
