@@ -42,7 +42,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_throughput import SinkServer  # noqa: E402
 
-
 # -- inputs ---------------------------------------------------------------------
 
 
@@ -186,7 +185,7 @@ def corpus_wer(corpus: Path) -> dict[str, dict[str, float]]:
             hypotheses = []
             wire = 0
             for utterance in utterances:
-                path = utterance.path(".wav")
+                path = utterance.path("wav")
                 command = [sys.executable, "-m", "sttcli", "recognize", "--endpoint", address]
                 command += ["--insecure", "-f", "json", "--send-as", send_as, str(path)]
                 out = subprocess.run(command, capture_output=True, text=True, timeout=600)

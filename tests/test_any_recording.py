@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from support.audio import wav_header
 from support.cli import against
+from support.scripted import ScriptedServer
 from support.servers import running_server
 from support.tones import ToneEngine, encode, tones
 
@@ -49,14 +50,29 @@ def wav_of(pcm: bytes, codec: str, *, rate: int, layout: str = "mono", channels:
 # name -> (maker of the file's bytes, format in "source", readable from a pipe)
 FORMATS: dict[str, tuple[Callable[[], bytes], str, bool]] = {
     "mp3": (
-        lambda: encode(stereo_44k(), None, container="mp3", codec="libmp3lame", rate=44100,
-                       layout="stereo", in_channels=2),
+        lambda: encode(
+            stereo_44k(),
+            None,
+            container="mp3",
+            codec="libmp3lame",
+            rate=44100,
+            layout="stereo",
+            in_channels=2,
+        ),
         "MP3",
         True,
     ),
     "m4a": (
-        lambda: encode(stereo_44k(), None, container="ipod", codec="aac", rate=44100,
-                       layout="stereo", in_channels=2, options={"movflags": "faststart"}),
+        lambda: encode(
+            stereo_44k(),
+            None,
+            container="ipod",
+            codec="aac",
+            rate=44100,
+            layout="stereo",
+            in_channels=2,
+            options={"movflags": "faststart"},
+        ),
         "MP4",
         True,
     ),
@@ -66,20 +82,35 @@ FORMATS: dict[str, tuple[Callable[[], bytes], str, bool]] = {
         True,
     ),
     "flac": (
-        lambda: encode(stereo_44k(), None, container="flac", codec="flac", rate=44100,
-                       layout="stereo", in_channels=2),
+        lambda: encode(
+            stereo_44k(),
+            None,
+            container="flac",
+            codec="flac",
+            rate=44100,
+            layout="stereo",
+            in_channels=2,
+        ),
         "FLAC",
         True,
     ),
     "ogg": (
-        lambda: encode(stereo_44k(), None, container="ogg", codec="vorbis", rate=44100,
-                       layout="stereo", in_channels=2),
+        lambda: encode(
+            stereo_44k(),
+            None,
+            container="ogg",
+            codec="vorbis",
+            rate=44100,
+            layout="stereo",
+            in_channels=2,
+        ),
         "Ogg Vorbis",
         True,
     ),
     "webm": (
-        lambda: encode(mono_16k(), None, container="webm", codec="libopus", rate=16000,
-                       out_rate=48000),
+        lambda: encode(
+            mono_16k(), None, container="webm", codec="libopus", rate=16000, out_rate=48000
+        ),
         "Matroska/WebM",
         True,
     ),
@@ -96,26 +127,55 @@ FORMATS: dict[str, tuple[Callable[[], bytes], str, bool]] = {
     "wav-alaw": (lambda: wav_of(tones(*SPOKEN, rate=8000), "pcm_alaw", rate=8000), "WAV", True),
     "wav-mulaw": (lambda: wav_of(tones(*SPOKEN, rate=8000), "pcm_mulaw", rate=8000), "WAV", True),
     "aiff": (
-        lambda: encode(stereo_44k(), None, container="aiff", codec="pcm_s16be", rate=44100,
-                       layout="stereo", in_channels=2),
+        lambda: encode(
+            stereo_44k(),
+            None,
+            container="aiff",
+            codec="pcm_s16be",
+            rate=44100,
+            layout="stereo",
+            in_channels=2,
+        ),
         "AIFF",
         True,
     ),
     "amr": (
-        lambda: encode(tones(*SPOKEN, rate=8000), None, container="amr",
-                       codec="libopencore_amrnb", rate=8000, bit_rate=12200),
+        lambda: encode(
+            tones(*SPOKEN, rate=8000),
+            None,
+            container="amr",
+            codec="libopencore_amrnb",
+            rate=8000,
+            bit_rate=12200,
+        ),
         "AMR",
         True,
     ),
     "mp4-video": (
-        lambda: encode(stereo_44k(), None, container="mp4", codec="aac", rate=44100,
-                       layout="stereo", in_channels=2, video=True),
+        lambda: encode(
+            stereo_44k(),
+            None,
+            container="mp4",
+            codec="aac",
+            rate=44100,
+            layout="stereo",
+            in_channels=2,
+            video=True,
+        ),
         "MP4",
         False,
     ),
     "mkv-video": (
-        lambda: encode(stereo_44k(), None, container="matroska", codec="libmp3lame",
-                       rate=44100, layout="stereo", in_channels=2, video=True),
+        lambda: encode(
+            stereo_44k(),
+            None,
+            container="matroska",
+            codec="libmp3lame",
+            rate=44100,
+            layout="stereo",
+            in_channels=2,
+            video=True,
+        ),
         "Matroska/WebM",
         True,
     ),
@@ -155,8 +215,16 @@ def test_a_streamable_recording_gives_its_transcript_from_a_pipe(
 
 def test_an_mp4_with_its_index_at_the_end_is_refused_from_a_pipe(tone_server: str) -> None:
     # Long enough that FFmpeg cannot keep the whole file in its read buffer.
-    data = encode(tones(*SPOKEN * 6, rate=44100, channels=2), None, container="mp4",
-                  codec="aac", rate=44100, layout="stereo", in_channels=2, bit_rate=128000)
+    data = encode(
+        tones(*SPOKEN * 6, rate=44100, channels=2),
+        None,
+        container="mp4",
+        codec="aac",
+        rate=44100,
+        layout="stereo",
+        in_channels=2,
+        bit_rate=128000,
+    )
     result = against(tone_server, "-", input=data)
     assert result.exit_code == 2
     assert "give it as a file" in result.stderr
@@ -194,7 +262,11 @@ def test_dry_run_shows_the_plan_and_the_source(recordings: dict[str, Path]) -> N
     assert "FLAC 44100 Hz stereo, decoded, downmixed, resampled to 8000 Hz LPCM" in result.stderr
     document = json.loads(result.stdout)
     assert document["source"] == {
-        "format": "FLAC", "codec": "flac", "rate": 44100, "channels": 2, "decoded": True,
+        "format": "FLAC",
+        "codec": "flac",
+        "rate": 44100,
+        "channels": 2,
+        "decoded": True,
     }
     assert document["config"]["specification"]["sample_rate_hertz"] == 8000
 
@@ -232,7 +304,9 @@ def test_frames_ffmpeg_cannot_decode_are_skipped_with_one_warning(
     assert result.exit_code == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "could not decode" in line]
     assert len(warnings) == 1, result.stderr
-    assert re.search(r"skipped \d+ frames? FFmpeg could not decode, between [\d.]+ s and", warnings[0])
+    assert re.search(
+        r"skipped \d+ frames? FFmpeg could not decode, between [\d.]+ s and", warnings[0]
+    )
     assert json.loads(result.stdout)["text"].startswith("alpha bravo")
 
 
@@ -318,3 +392,67 @@ def test_raw_pcm_that_merely_starts_with_set_bits_stays_raw(prefix: bytes) -> No
 def test_a_wav_the_api_does_not_take_is_decoded_not_refused() -> None:
     found = sniff(wav_header(100, rate=44100, channels=2) + bytes(100), at_eof=True, name="x")
     assert found == Container("WAV", "wav")
+
+
+# -- zero-copy stays zero-copy; --send-rate, -r and --channels --------------------
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 48000])
+def test_a_16_bit_mono_wav_at_an_api_rate_goes_out_byte_for_byte(
+    stt_server: ScriptedServer, tmp_path: Path, rate: int
+) -> None:
+    pcm = tones("alpha", rate=rate)
+    path = tmp_path / "speech.wav"
+    path.write_bytes(wav_header(len(pcm), rate=rate) + pcm)
+    result = against(stt_server.address, "-f", "json", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert stt_server.calls[0].audio_bytes == pcm
+    assert stt_server.calls[0].config.specification.sample_rate_hertz == rate
+    assert json.loads(result.stdout)["source"] == {
+        "format": "WAV",
+        "codec": "pcm_s16le",
+        "rate": rate,
+        "channels": 1,
+        "decoded": False,
+    }
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 48000])
+def test_raw_lpcm_at_an_api_rate_goes_out_byte_for_byte(
+    stt_server: ScriptedServer, rate: int
+) -> None:
+    pcm = tones("alpha", rate=rate)
+    result = against(stt_server.address, "-r", str(rate), "-f", "json", "-", input=pcm)
+    assert result.exit_code == 0, result.stderr
+    assert stt_server.calls[0].audio_bytes == pcm
+    assert json.loads(result.stdout)["source"]["decoded"] is False
+
+
+def test_send_rate_resamples_even_a_zero_copy_input(stt_server: ScriptedServer) -> None:
+    pcm = tones(*SPOKEN)
+    result = against(stt_server.address, "-r", "16000", "--send-rate", "8000", "-", input=pcm)
+    assert result.exit_code == 0, result.stderr
+    call = stt_server.calls[0]
+    assert call.config.specification.sample_rate_hertz == 8000
+    assert len(call.audio_bytes) == pytest.approx(len(pcm) / 2, rel=0.01)
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(44100, 1), (22050, 2), (16000, 2), (11025, 6)])
+def test_raw_lpcm_at_any_rate_and_channel_count_is_downmixed_and_resampled(
+    tone_server: str, rate: int, channels: int
+) -> None:
+    pcm = tones(*SPOKEN, rate=rate, channels=channels)
+    result = against(
+        tone_server, "-f", "json", "-r", str(rate), "--channels", str(channels), "-", input=pcm
+    )
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["text"] == EXPECTED
+    assert document["source"] == {
+        "format": "raw LPCM",
+        "codec": "pcm_s16le",
+        "rate": rate,
+        "channels": channels,
+        "decoded": True,
+    }
+    assert document["audio_duration_s"] == pytest.approx(len(pcm) / 2 / channels / rate, abs=0.02)

@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy
 import pytest
@@ -141,3 +143,65 @@ def test_an_utterance_cut_for_length_keeps_its_timeline(monkeypatch: pytest.Monk
     starts = [w.start_s for w in words]
     assert starts == sorted(starts)
     assert words[-1].end_s > 6.0  # "today", near the end of the sample
+
+
+def _as_recording(path: Path, container: str, codec: str, **options: Any) -> Path:
+    """The sample as a user's recording: 44.1 kHz stereo, in `container`."""
+    from support.tones import encode
+
+    stereo = numpy.repeat(numpy.frombuffer(pcm(44100), dtype="<i2"), 2).tobytes()
+    encode(
+        stereo,
+        path,
+        container=container,
+        codec=codec,
+        rate=44100,
+        layout="stereo",
+        in_channels=2,
+        **options,
+    )
+    return path
+
+
+RECORDINGS = {
+    "mp3": ("mp3", "libmp3lame", {}),
+    "m4a": ("ipod", "aac", {"options": {"movflags": "faststart"}}),
+    "flac": ("flac", "flac", {}),
+    "wav": ("wav", "pcm_s16le", {}),
+    "mkv": ("matroska", "libmp3lame", {"video": True}),
+}
+
+
+def _words(served: str, *args: str, input: bytes | None = None) -> list[str]:
+    result = run_cli(
+        "recognize", "--endpoint", served, "--insecure", "-f", "json", *args, input=input
+    )
+    assert result.exit_code == 0, result.stderr
+    return str(json.loads(result.stdout)["text"]).split()
+
+
+def _within_one_word(heard: list[str], reference: list[str]) -> bool:
+    import difflib
+
+    matcher = difflib.SequenceMatcher(a=reference, b=heard)
+    edits = sum(
+        max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"
+    )
+    return edits <= 1
+
+
+@pytest.mark.parametrize("kind", RECORDINGS)
+def test_a_recording_gives_the_transcript_of_the_16k_wav(
+    served: str, tmp_path: Path, kind: str
+) -> None:
+    container, codec, options = RECORDINGS[kind]
+    path = _as_recording(tmp_path / f"speech.{kind}", container, codec, **options)
+    reference = _words(served, str(SAMPLE))
+    assert _within_one_word(_words(served, str(path)), reference)
+    if kind != "m4a":
+        assert _within_one_word(_words(served, "-", input=path.read_bytes()), reference)
+
+
+def test_opus_on_the_wire_gives_the_transcript_of_lpcm(served: str) -> None:
+    reference = _words(served, str(SAMPLE))
+    assert _within_one_word(_words(served, "--send-as", "oggopus", str(SAMPLE)), reference)

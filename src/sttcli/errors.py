@@ -3,7 +3,7 @@
     SttError                      .exit_code
     ├── UsageError                2   bad flags or combinations, missing credentials
     ├── BadInput                  2   missing/unreadable/empty input, unsupported audio
-    ├── SessionLimitError         3   input that cannot be split into sessions (Ogg Opus)
+    ├── SessionLimitError         3   input that cannot be split into sessions (Ogg Opus on a pipe)
     ├── ServiceError              3-7 a gRPC status: see EXIT_CODE_BY_STATUS
     └── Interrupted               130 Ctrl-C
 

@@ -126,7 +126,7 @@ class ToneSession:
         samples, self._word = self._word, None
         if len(samples) < self.rate // 20:
             return  # a click, not a word
-        crossings = sum(1 for a, b in zip(samples, samples[1:]) if (a < 0) != (b < 0))
+        crossings = sum(1 for a, b in zip(samples, samples[1:], strict=False) if (a < 0) != (b < 0))
         frequency = crossings / 2 / (len(samples) / self.rate)
         index = round(frequency / STEP_HZ) - 1
         text = WORDS[index] if 0 <= index < len(WORDS) else "noise"

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-OPUS_BITRATE = 24000  # bits/s: speech stays intelligible to a recognizer well below this
+OPUS_BITRATE = (
+    28000  # bits/s: the lowest of those tried at which the sample recognizes as LPCM does
+)
+OPUS_APPLICATION = "voip"
 PAGE_SECONDS = 0.2  # at most this much audio waits in the encoder for its page
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 
@@ -51,7 +54,7 @@ class OggOpusEncoder:
         )
         stream: Any = self._container.add_stream("libopus", rate=rate, layout="mono")
         stream.codec_context.bit_rate = OPUS_BITRATE
-        stream.codec_context.options = {"application": "voip", "frame_duration": "20"}
+        stream.codec_context.options = {"application": OPUS_APPLICATION, "frame_duration": "20"}
         self._stream = stream
         self._samples = 0
         self._odd = b""  # half a sample, waiting for its other byte
