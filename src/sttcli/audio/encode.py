@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-OPUS_BITRATE = (
-    28000  # bits/s: the lowest of those tried at which the sample recognizes as LPCM does
-)
-OPUS_APPLICATION = "voip"
+OPUS_BITRATE = 28000  # bits/s: about a tenth of 16 kHz LPCM
+# "lowdelay" is Opus's CELT mode alone: it keeps the whole spectrum, which a
+# recognizer uses, where the speech mode (SILK, "voip") cost 2 points of WER
+# at the same rate (docs/benchmarks.md).
+OPUS_APPLICATION = "lowdelay"
 PAGE_SECONDS = 0.2  # at most this much audio waits in the encoder for its page
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 
