@@ -134,9 +134,22 @@ def run_client(path: str, endpoint: str, send_as: str) -> None:
 
     report = asyncio.run(run())
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    report["maxrss_mib"] = usage.ru_maxrss / 1024
+    report["maxrss_mib"] = peak_rss_kib() / 1024
     report["cpu_s"] = usage.ru_utime + usage.ru_stime
     print(json.dumps(report), flush=True)
+
+
+def peak_rss_kib() -> int:
+    """This process's own peak RSS (VmHWM).
+
+    Not ru_maxrss: Linux keeps that across exec, so a child would report its
+    parent's peak when the parent was bigger (it is, after encoding the MP3).
+    """
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def measure(sink: SinkServer, path: Path, send_as: str = "lpcm") -> dict[str, float]:

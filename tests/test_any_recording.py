@@ -9,6 +9,8 @@ resampling and the timeline.
 from __future__ import annotations
 
 import json
+import os
+import threading
 import random
 import re
 from collections.abc import Callable, Iterator
@@ -456,3 +458,25 @@ def test_raw_lpcm_at_any_rate_and_channel_count_is_downmixed_and_resampled(
         "decoded": True,
     }
     assert document["audio_duration_s"] == pytest.approx(len(pcm) / 2 / channels / rate, abs=0.02)
+
+
+def test_a_recording_from_a_fifo_is_decoded_as_it_arrives(
+    tone_server: str, recordings: dict[str, Path], tmp_path: Path
+) -> None:
+    fifo = tmp_path / "live.mp3"
+    os.mkfifo(fifo)
+    data = recordings["mp3"].read_bytes()
+
+    def feed() -> None:
+        with open(fifo, "wb") as pipe:
+            for start in range(0, len(data), 4096):
+                pipe.write(data[start : start + 4096])
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        result = against(tone_server, "-f", "json", str(fifo))
+    finally:
+        writer.join(timeout=10)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["text"] == EXPECTED

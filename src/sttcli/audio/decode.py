@@ -29,7 +29,7 @@ from sttcli.results import SourceInfo
 log = logging.getLogger("sttcli.audio")
 
 DEFAULT_SEND_RATE = 16000  # for inputs at a rate the API does not take: right for speech
-_QUEUE_ITEMS = 32
+_QUEUE_ITEMS = 8  # with _BLOCK: at most 512 KiB decoded ahead of the sender
 _BLOCK = 64 * 1024  # PCM bytes handed over at a time from a file (a pipe: an eighth)
 # A jump in timestamps shorter than this is jitter, not lost audio.
 _GAP_TOLERANCE_S = 0.05

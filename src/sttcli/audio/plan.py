@@ -11,23 +11,16 @@ def describe(source: AudioSource, send_as: str) -> str:
     origin = source.origin
     sent = source.format
     channels = {1: "mono", 2: "stereo"}.get(origin.channels, f"{origin.channels} channels")
-    steps = []
-    if origin.decoded:
-        steps.append("decoded")
+    encodes = send_as == "oggopus" and sent.encoding is Encoding.LPCM
+    wire = "Ogg Opus (encoded by sttcli, one Ogg stream per session)" if encodes else "LPCM"
+    if not origin.decoded:
+        steps = ["sent as it is (zero-copy)"] if not encodes else [f"sent as {wire}"]
+    else:
+        steps = ["decoded"]
         if origin.channels > 1:
             steps.append("downmixed")
         if origin.rate != sent.sample_rate:
-            steps.append(f"resampled to {sent.sample_rate} Hz")
+            steps.append(f"resampled to {sent.sample_rate} Hz {wire}")
         else:
-            steps.append(f"at {sent.sample_rate} Hz")
-    else:
-        steps.append("sent as it is")
-    if sent.encoding is Encoding.OGG_OPUS:
-        wire = "Ogg Opus"
-    elif send_as == "oggopus":
-        wire = "Ogg Opus (encoded by sttcli, a fresh stream per session)"
-        if not origin.decoded:
-            steps[-1] = f"encoded from {sent.sample_rate} Hz PCM"
-    else:
-        wire = "LPCM"
-    return f"{source.name}: {origin.format} {origin.rate} Hz {channels}, {', '.join(steps)} {wire}"
+            steps.append(f"sent as {sent.sample_rate} Hz {wire}")
+    return f"{source.name}: {origin.format} {origin.rate} Hz {channels}, {', '.join(steps)}"

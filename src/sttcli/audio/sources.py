@@ -355,11 +355,13 @@ class DecodedSource(PipeSource):
         duration_s: float | None,
         keepalive_silence: float = 0.0,
         owner: BinaryIO | None = None,
+        owner_reader: PipeReader | None = None,
         stop: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(name, decoder, audio, b"", keepalive_silence=keepalive_silence)
         self.origin = origin
-        self._decoder_owner = owner
+        self._decoder_owner = owner  # a FIFO, read by `owner_reader`'s thread
+        self._owner_reader = owner_reader
         self._stop = stop
         self._length = None if duration_s is None else int(duration_s * audio.sample_rate) * 2
 
@@ -370,7 +372,8 @@ class DecodedSource(PipeSource):
     def close(self) -> None:
         if self._stop is not None:
             self._stop()
-        if self._decoder_owner is not None and self._reader.finished:
+        reader = self._owner_reader
+        if self._decoder_owner is not None and reader is not None and reader.finished:
             self._decoder_owner.close()
 
 
@@ -556,6 +559,7 @@ async def _open_decoded(
     *,
     keepalive_silence: float,
     owner: BinaryIO | None = None,
+    owner_reader: PipeReader | None = None,
 ) -> DecodedSource:
     from sttcli.audio.decode import DecodingReader, decoded_format
 
@@ -573,6 +577,7 @@ async def _open_decoded(
         duration_s=ready.duration_s,
         keepalive_silence=keepalive_silence,
         owner=owner,
+        owner_reader=owner_reader,
         stop=decoder.stop,
     )
 
@@ -607,6 +612,7 @@ async def _open_pipe(
             replace(request, from_pipe=True),
             keepalive_silence=keepalive_silence,
             owner=owner,
+            owner_reader=reader,
         )
     assert isinstance(result, AudioFormat)
     return PipeSource(
