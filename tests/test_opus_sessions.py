@@ -22,8 +22,9 @@ from support.scripted import ScriptedServer
 from support.servers import running_server
 from support.tones import WORDS, ToneEngine, encode, tones
 
+from sttcli.audio import decoded
 from sttcli.audio.ogg import OggReader
-from sttcli.audio.sources import Conversion
+from sttcli.audio.sources import Conversion, open_source
 from sttcli.options import SessionPolicy, StreamSettings
 from sttcli.server.servicer import Limits
 from sttcli.session import Clockwork
@@ -180,7 +181,10 @@ def test_decoded_input_resumes_without_lost_or_repeated_words(
     plan: list[Fault],
     sessions: int,
     retries: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A decoded file keeps a short tail: going back to resume decodes it again."""
+    monkeypatch.setattr(decoded, "_FILE_TAIL", 16000)  # half a second at 16 kHz
     path, words = talk
     server = FaultServer(engine=ToneEngine())
     try:
@@ -222,3 +226,29 @@ def test_decoded_input_rotates_at_pauses(talk: tuple[Path, list[str]], send_as: 
     assert result.sessions >= 3
     ends = [u.audio_end_s for u in result.utterances]
     assert ends == sorted(ends) and ends[-1] < result.audio_duration_s
+
+
+def test_a_decoded_file_read_again_gives_the_same_pcm(
+    talk: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(decoded, "_FILE_TAIL", 8000)
+    path, _ = talk
+
+    async def read_twice() -> tuple[bytes, bytes, bytes]:
+        source = await open_source(str(path))
+        try:
+            first = bytearray()
+            while block := await source.read(4000):
+                first += block
+            again = b"".join([block async for block in source.region(96000, 160000)])
+            await source.seek(32000)
+            rest = bytearray()
+            while block := await source.read(4000):
+                rest += block
+            return bytes(first), again, bytes(rest)
+        finally:
+            source.close()
+
+    first, again, rest = asyncio.run(read_twice())
+    assert again == first[96000:160000]
+    assert rest == first[32000:]

@@ -208,6 +208,15 @@ def _raw_reader(file: BinaryIO) -> Callable[[int], bytes]:
     return lambda size: os.read(descriptor, size)
 
 
+class BlockReader(Protocol):
+    """What `PipeSource` needs of a reader: `sttcli.audio.decode.DecodingReader` has it too."""
+
+    @property
+    def finished(self) -> bool: ...
+
+    async def get(self, timeout: float | None = None) -> bytes: ...
+
+
 class PipeSource:
     """A pipe, with what it delivered since the last release kept for resending.
 
@@ -221,7 +230,7 @@ class PipeSource:
     def __init__(
         self,
         name: str,
-        reader: PipeReader | DecodingReader,
+        reader: PipeReader | BlockReader,
         audio: AudioFormat,
         initial: bytes,
         *,
@@ -328,55 +337,6 @@ class PipeSource:
             self._owner.close()
 
 
-class DecodingReader(Protocol):
-    """What `PipeSource` needs of a reader: `sttcli.audio.decode.DecodingReader` has it too."""
-
-    @property
-    def finished(self) -> bool: ...
-
-    async def get(self, timeout: float | None = None) -> bytes: ...
-
-
-class DecodedSource(PipeSource):
-    """PCM that FFmpeg decodes from the input as it is read.
-
-    The current session's PCM is kept for resending (at most
-    --max-session-bytes), as a pipe's bytes are: decoding again from the
-    start to go back a few seconds would cost far more.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        decoder: DecodingReader,
-        audio: AudioFormat,
-        origin: SourceInfo,
-        *,
-        duration_s: float | None,
-        keepalive_silence: float = 0.0,
-        owner: BinaryIO | None = None,
-        owner_reader: PipeReader | None = None,
-        stop: Callable[[], None] | None = None,
-    ) -> None:
-        super().__init__(name, decoder, audio, b"", keepalive_silence=keepalive_silence)
-        self.origin = origin
-        self._decoder_owner = owner  # a FIFO, read by `owner_reader`'s thread
-        self._owner_reader = owner_reader
-        self._stop = stop
-        self._length = None if duration_s is None else int(duration_s * audio.sample_rate) * 2
-
-    @property
-    def length(self) -> int | None:
-        return self._length  # from the container: an estimate, for progress only
-
-    def close(self) -> None:
-        if self._stop is not None:
-            self._stop()
-        reader = self._owner_reader
-        if self._decoder_owner is not None and reader is not None and reader.finished:
-            self._decoder_owner.close()
-
-
 def zero_copy_info(audio: AudioFormat) -> SourceInfo:
     if audio.encoding is Encoding.OGG_OPUS:
         return SourceInfo("Ogg Opus", "opus", OPUS_RATE, 1, decoded=False)
@@ -445,7 +405,9 @@ async def open_source(
                 request = _request_for(Container("Ogg Opus", "ogg"), conversion)
         if request is not None:
             file.seek(0)
-            return await _open_decoded(name, file, request, keepalive_silence=0.0)
+            from sttcli.audio.decoded import open_decoded_file
+
+            return await open_decoded_file(name, file, request)
         assert isinstance(audio, AudioFormat)
         if size <= audio.header_size or audio.data_size == 0:
             raise BadInput(f"{name}: no audio after the WAV header")
@@ -552,36 +514,6 @@ def _longer_than_a_session(file: BinaryIO, size: int, conversion: Conversion) ->
     return granule / OPUS_RATE > conversion.session_seconds
 
 
-async def _open_decoded(
-    name: str,
-    file: object,
-    request: DecodeRequest,
-    *,
-    keepalive_silence: float,
-    owner: BinaryIO | None = None,
-    owner_reader: PipeReader | None = None,
-) -> DecodedSource:
-    from sttcli.audio.decode import DecodingReader, decoded_format
-
-    decoder = DecodingReader(name, file, request)
-    try:
-        ready = await decoder.ready()
-    except BaseException:
-        decoder.stop()
-        raise
-    return DecodedSource(
-        name,
-        decoder,
-        decoded_format(ready.rate),
-        ready.info,
-        duration_s=ready.duration_s,
-        keepalive_silence=keepalive_silence,
-        owner=owner,
-        owner_reader=owner_reader,
-        stop=decoder.stop,
-    )
-
-
 async def _open_pipe(
     name: str,
     stream: BinaryIO,
@@ -606,7 +538,9 @@ async def _open_pipe(
         wanted = result.size
     request = _decode_request(result, conversion)
     if request is not None:
-        return await _open_decoded(
+        from sttcli.audio.decoded import open_decoded
+
+        return await open_decoded(
             name,
             _pipe_file(reader, prefix, at_eof),
             replace(request, from_pipe=True),
