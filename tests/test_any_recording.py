@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import random
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
