@@ -72,7 +72,7 @@ def main() -> None:
     "--encoding",
     type=click.Choice(("auto", "lpcm", "oggopus")),
     default="auto",
-    help="Input encoding; auto reads WAV and Ogg headers.",
+    help="Input encoding; auto tells formats by their magic numbers, raw LPCM otherwise.",
 )
 @click.option(
     "--chunk-size", type=int, default=4000, metavar="BYTES", help="Audio bytes per message."
