@@ -252,3 +252,30 @@ def test_a_decoded_file_read_again_gives_the_same_pcm(
     first, again, rest = asyncio.run(read_twice())
     assert again == first[96000:160000]
     assert rest == first[32000:]
+
+
+@pytest.mark.parametrize("send_as", ["lpcm", "oggopus"])
+def test_a_decoded_pipe_resumes_from_the_pcm_it_kept(
+    talk: tuple[Path, list[str]], send_as: str
+) -> None:
+    path, words = talk
+    server = FaultServer(engine=ToneEngine())
+    try:
+        server.plan = [Fault("unavailable", after=60)]
+        result = against(
+            server.address,
+            "-f",
+            "json",
+            "--speed",
+            "20",
+            "--send-as",
+            send_as,
+            "-",
+            input=path.read_bytes(),
+        )
+    finally:
+        server.stop()
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert texts(document) == words
+    assert (document["sessions"], document["retries"]) == (2, 1)
