@@ -22,7 +22,15 @@ import grpc
 from sttcli._proto import stt_service_pb2 as pb
 from sttcli._proto import stt_service_pb2_grpc as rpc
 from sttcli.audio.sniff import DEFAULT_RATE, OPUS_RATE, SUPPORTED_RATES
-from sttcli.server.engine import Engine, EngineError, EngineEvent, EngineSession, Final, Partial
+from sttcli.server.engine import (
+    Engine,
+    EngineError,
+    EngineEvent,
+    EngineSession,
+    Final,
+    LanguageRouter,
+    Partial,
+)
 from sttcli.server.opus import OggOpusDecoder, OpusDecodeError
 from sttcli.server.text import TextOptions
 
@@ -124,7 +132,9 @@ class SttServicer(rpc.SttServiceServicer):
                     grpc.StatusCode.INVALID_ARGUMENT, "the first message must carry the config"
                 )
             self._configure(stream, first.config.specification)
-            session = self.engine.open(stream.rate, partials=stream.partials)
+            session = self.engine.open(
+                stream.rate, partials=stream.partials, language=stream.text.language
+            )
             for request in request_iterator:
                 if request.HasField("config"):
                     raise _Rejected(
@@ -187,7 +197,11 @@ class SttServicer(rpc.SttServiceServicer):
             raise _Rejected(invalid, "audio_channel_count must be 1: only mono audio is supported")
         languages = self.engine.languages
         language = spec.language_code or languages[0]
-        if language.lower() not in {lang.lower() for lang in languages}:
+        if isinstance(self.engine, LanguageRouter):
+            problem = self.engine.language_problem(spec.language_code)
+            if problem:
+                raise _Rejected(invalid, problem)
+        elif language.lower() not in {lang.lower() for lang in languages}:
             raise _Rejected(
                 invalid,
                 f"language_code {spec.language_code!r} is not available here; "
