@@ -220,7 +220,8 @@ def recognize(ctx: click.Context, /, **params: Any) -> None:
     "--workers",
     type=click.IntRange(1, 64),
     default=None,
-    help="Streams recognized at once, one process each  [default: one per core]",
+    show_default="one per core",
+    help="Streams recognized at once, one process each.",
 )
 @click.option(
     "--engine",
@@ -246,7 +247,8 @@ def recognize(ctx: click.Context, /, **params: Any) -> None:
 def serve(**params: Any) -> None:
     """Run a SpeechKit-compatible server on an offline engine.
 
-    Prints 'listening on HOST:PORT' on stderr when ready. Ctrl-C or SIGTERM
+    Prints the engine and its model, then 'listening on HOST:PORT', on stderr
+    when ready. Ctrl-C or SIGTERM
     stops it, giving running streams a moment to finish.
     """
 

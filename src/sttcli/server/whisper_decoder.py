@@ -47,10 +47,12 @@ PREROLL_S = 0.25  # audio kept before speech starts (the VAD is a little late)
 MIN_SPEECH_S = 0.25  # shorter bursts (a click, a cough) are not decoded
 MAX_UTTERANCE_S = 24.0  # a monologue still gets finals, and fits Whisper's 30 s
 TAIL_SILENCE_S = 5.0  # appended to each window: with 2 s or less the decoder loops
+MIN_WINDOW_S = 15.0  # shorter windows make the decoder repeat a short utterance
 _MAX_FRAMES = 3000  # Whisper's encoder takes at most 30 s
 PARTIAL_STEP_S = 0.3  # at least this much new audio between partial decodes
 NO_SPEECH_DROP = 0.6  # with a low average log-probability: not speech
 UNLIKELY_LOGPROB = -1.0
+DETECTION_SURE = 0.8  # `auto`: a language this likely holds for the rest of the stream
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Decoded:
     words: tuple[EngineWord, ...]
     no_speech_prob: float
     avg_logprob: float
+    language: str | None = None  # detected with confidence, when none was given
 
     @property
     def dropped(self) -> bool:
@@ -101,21 +104,25 @@ class WhisperRecognizer:
             )
         return self._tokenizers[key]
 
-    def detect(self, encoded: Any) -> str:
-        results = self.model.model.detect_language(encoded)[0]
-        return str(results[0][0]).strip("<|>")
+    def detect(self, encoded: Any) -> tuple[str, float]:
+        """The most likely language of a window, and its probability."""
+        token, probability = self.model.model.detect_language(encoded)[0][0]
+        return str(token).strip("<|>"), float(probability)
 
     def decode(
         self, audio: Any, language: str | None, *, beam: int, words: bool, offset_s: float = 0.0
     ) -> Decoded:
         """Text (and word timings from `offset_s`) of a float32 16 kHz window."""
-        tail = numpy.zeros(int(TAIL_SILENCE_S * MODEL_RATE), dtype=numpy.float32)
+        padded = max(len(audio) + TAIL_SILENCE_S * MODEL_RATE, MIN_WINDOW_S * MODEL_RATE)
+        tail = numpy.zeros(int(padded) - len(audio), dtype=numpy.float32)
         features = self.model.feature_extractor(numpy.concatenate([audio, tail]))
         features = features[:, :_MAX_FRAMES]
         content_frames = min(features.shape[-1] - 1, len(audio) // 160)
         encoded = self.model.encode(features)
+        sure: str | None = None
         if language is None and self.spec.multilingual:
-            language = self.detect(encoded)
+            language, probability = self.detect(encoded)
+            sure = language if probability >= DETECTION_SURE else None
         tokenizer = self.tokenizer(language)
         prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
         result = self.model.model.generate(
@@ -136,7 +143,7 @@ class WhisperRecognizer:
         timed: tuple[EngineWord, ...] = ()
         if words and tokens and text:
             timed = self._timings(tokenizer, tokens, encoded, content_frames, offset_s)
-        return Decoded(text, timed, float(result.no_speech_prob), avg_logprob)
+        return Decoded(text, timed, float(result.no_speech_prob), avg_logprob, sure)
 
     def _timings(
         self, tokenizer: Any, tokens: list[int], encoded: Any, frames: int, offset_s: float
@@ -308,6 +315,8 @@ class WhisperStream:
     def _close_utterance(self, *, cut: bool = False) -> list[EngineEvent]:
         utterance, self._utterance = self._utterance, []
         speech_frames = self._speech_frames
+        # Trailing silence adds nothing to decode: keep a little of it.
+        trim = max(0, self._silent_frames * FRAME - int(PREROLL_S * MODEL_RATE))
         start = self._start
         self._in_speech = cut  # a cut monologue goes on as the next utterance
         self._start = start + len(utterance) * FRAME
@@ -318,22 +327,20 @@ class WhisperStream:
         if not utterance or speech_frames * FRAME < MIN_SPEECH_S * MODEL_RATE:
             return []
         audio = numpy.concatenate(utterance)
-        # Trailing silence (the hangover) adds nothing to decode.
-        if not cut:
-            audio = audio[: max(len(audio) - self._hangover_trim(), FRAME)]
+        audio = audio[: max(len(audio) - trim, FRAME)]
         decoded = self.recognizer.decode(
             audio, self.language, beam=5, words=True, offset_s=start / MODEL_RATE
         )
         if decoded.dropped:
             return []
+        if self.language is None:
+            # `auto`: the first utterance whose language is clear sets it for the
+            # stream; until then each utterance is detected on its own.
+            self.language = decoded.language
         confidence = (
             sum(w.confidence for w in decoded.words) / len(decoded.words) if decoded.words else 0.0
         )
         return [Final(decoded.text, decoded.words, round(confidence, 3))]
-
-    @staticmethod
-    def _hangover_trim() -> int:
-        return int((HANGOVER_S - PREROLL_S) * MODEL_RATE)
 
     def _partial(self) -> list[EngineEvent]:
         if self._since_partial < PARTIAL_STEP_S * MODEL_RATE:
