@@ -42,8 +42,13 @@ FRAME = 512  # Silero VAD's frame at 16 kHz: 32 ms
 _CONTEXT = 64  # samples of the previous frame that Silero sees with each frame
 SPEECH_ON = 0.5  # VAD probability that starts speech
 SPEECH_OFF = 0.35  # below this, a frame is silence
+# Silero (16 kHz only here) is less sure of telephone-band audio brought up
+# from 8 kHz: in speech it often says 0.2-0.4 where 16 kHz audio gets 0.9.
+NARROWBAND_ON = 0.25
+NARROWBAND_OFF = 0.12
 HANGOVER_S = 0.6  # silence that ends an utterance: longer than a comma's pause
 PREROLL_S = 0.25  # audio kept before speech starts (the VAD is a little late)
+KEEP_AFTER_S = 0.45  # and after it ends (the VAD lets go of a fading word early)
 MIN_SPEECH_S = 0.25  # shorter bursts (a click, a cough) are not decoded
 MAX_UTTERANCE_S = 24.0  # a monologue still gets finals, and fits Whisper's 30 s
 TAIL_SILENCE_S = 5.0  # appended to each window: with 2 s or less the decoder loops
@@ -225,6 +230,9 @@ class WhisperStream:
         self.partials = partials
         self.clock = clock
         self.resample = _Resampler(rate) if rate != MODEL_RATE else None
+        narrow = rate < MODEL_RATE
+        self.speech_on = NARROWBAND_ON if narrow else SPEECH_ON
+        self.speech_off = NARROWBAND_OFF if narrow else SPEECH_OFF
         self._odd = b""
         self._pending = numpy.zeros(0, dtype=numpy.float32)  # less than a frame
         self._position = 0  # samples at 16 kHz seen by the VAD
@@ -287,7 +295,7 @@ class WhisperStream:
             self._history.append(frame)
             keep = int(PREROLL_S * MODEL_RATE / FRAME) + 1
             del self._history[:-keep]
-            if probability >= SPEECH_ON:
+            if probability >= self.speech_on:
                 self._in_speech = True
                 self._utterance = list(self._history)
                 self._start = self._position + FRAME - FRAME * len(self._history)
@@ -298,11 +306,11 @@ class WhisperStream:
             return []
         self._utterance.append(frame)
         self._since_partial += FRAME
-        if probability < SPEECH_OFF:
+        if probability < self.speech_off:
             self._silent_frames += 1
         else:
             self._silent_frames = 0
-            if probability >= SPEECH_ON:
+            if probability >= self.speech_on:
                 self._speech_frames += 1
         if self._silent_frames * FRAME >= HANGOVER_S * MODEL_RATE:
             return self._close_utterance()
@@ -316,7 +324,7 @@ class WhisperStream:
         utterance, self._utterance = self._utterance, []
         speech_frames = self._speech_frames
         # Trailing silence adds nothing to decode: keep a little of it.
-        trim = max(0, self._silent_frames * FRAME - int(PREROLL_S * MODEL_RATE))
+        trim = max(0, self._silent_frames * FRAME - int(KEEP_AFTER_S * MODEL_RATE))
         start = self._start
         self._in_speech = cut  # a cut monologue goes on as the next utterance
         self._start = start + len(utterance) * FRAME
