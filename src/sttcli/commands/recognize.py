@@ -201,7 +201,7 @@ def _local_server(plan: Plan) -> Iterator[Plan]:
     # Each worker is 200-300 MB and a core's worth of decoding: more workers
     # than cores would not decode faster. Streams beyond them wait for a decoder.
     workers = max(1, min(plan.jobs, os.cpu_count() or 1))
-    engine = make_engine(plan.local_engine, workers, model_dir=plan.local_model_dir)
+    engine = make_engine(plan.local_engine, workers, model_dir=plan.local_model_dir, wait=False)
     try:
         server, port, _ = create_server("127.0.0.1:0", engine, workers=workers)
         try:

@@ -13,9 +13,18 @@ from sttcli.server.workers import WorkerEngine
 
 
 def make_engine(
-    name: str, workers: int, *, model_dir: str | None = None, verify_all: bool = False
+    name: str,
+    workers: int,
+    *,
+    model_dir: str | None = None,
+    verify_all: bool = False,
+    wait: bool = True,
 ) -> Engine:
-    """The engine, its workers started and ready (or a clear UsageError)."""
+    """The engine, its workers started and, with `wait`, ready (or a clear UsageError).
+
+    Without `wait` the workers load their models while the caller goes on;
+    the first stream waits for one (--local: the client starts meanwhile).
+    """
     if model_dir is not None and name != "whisper":
         raise UsageError("--model-dir needs --engine whisper")
     if name == "synthetic":
@@ -32,7 +41,8 @@ def make_engine(
 
         engine = WhisperEngine(workers, model_dir=model_dir, verify_all=verify_all)
     try:
-        engine.wait_ready()
+        if wait:
+            engine.wait_ready()
     except EngineError as error:
         engine.close()
         raise UsageError(f"the {name} engine did not start: {error}") from None

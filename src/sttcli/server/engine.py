@@ -40,6 +40,13 @@ class EngineError(RuntimeError):
     """The recognizer failed; the stream ends with INTERNAL."""
 
 
+class EngineStartError(EngineError):
+    """The recognizer could not start (a broken install or model): FAILED_PRECONDITION.
+
+    Retrying would not help, unlike a recognizer that failed mid-stream.
+    """
+
+
 class EngineSession(Protocol):
     def feed(self, pcm: bytes) -> list[EngineEvent]:
         """Audio in; events out. Partials are only sent when their text changes."""

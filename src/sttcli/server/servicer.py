@@ -27,6 +27,7 @@ from sttcli.server.engine import (
     EngineError,
     EngineEvent,
     EngineSession,
+    EngineStartError,
     Final,
     LanguageRouter,
     Partial,
@@ -156,6 +157,9 @@ class SttServicer(rpc.SttServiceServicer):
         except _Rejected as rejection:
             log.info("stream %s: %s: %s", stream.request_id, rejection.code.name, rejection.message)
             context.abort(rejection.code, rejection.message)
+        except EngineStartError as error:  # the client is told; a server log says it once
+            log.info("stream %s: %s", stream.request_id, error)
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         except EngineError as error:
             log.warning("stream %s: engine failed: %s", stream.request_id, error)
             context.abort(grpc.StatusCode.INTERNAL, f"recognition failed: {error}")

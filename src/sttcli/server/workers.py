@@ -18,7 +18,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-from sttcli.server.engine import EngineError, EngineEvent
+from sttcli.server.engine import EngineError, EngineEvent, EngineStartError
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class WorkerEngine:
             closed = self._closed
         worker.stop()
         if not closed:  # a worker killed by close() is not replaced
-            log.warning("a recognizer process failed; starting another")
+            log.info("a recognizer process failed; starting another")
             self._add_worker()
 
     def close(self) -> None:
@@ -147,9 +147,9 @@ class Worker:
         try:
             kind, detail = self._connection.recv()
         except (EOFError, OSError) as exc:
-            raise EngineError("the recognizer process did not start") from exc
+            raise EngineStartError("the recognizer process did not start") from exc
         if kind != "ready":
-            raise EngineError(f"the recognizer process did not start: {detail}")
+            raise EngineStartError(f"the recognizer process did not start: {detail}")
         self._ready = True
 
     def call(self, *message: Any) -> list[EngineEvent]:
