@@ -13,14 +13,22 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from sttcli.auth.credentials import MASK
+from sttcli.auth.secrets import KNOWN, learned
 
 
 class Scrubber:
+    """Masks the secrets it is given and those the process learns later (fetched tokens)."""
+
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Longest first, so that a secret containing another is masked whole.
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self._given = {s for s in secrets if len(s) >= 4}
+        self._seen: frozenset[str] | None = None
+        self._secrets: list[str] = []
 
     def __call__(self, text: str) -> str:
+        known = KNOWN.values()
+        if known is not self._seen:  # the registry only ever grows by replacement
+            self._seen = known
+            self._secrets = learned(self._given)
         for secret in self._secrets:
             text = text.replace(secret, MASK)
         return text

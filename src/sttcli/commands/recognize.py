@@ -24,6 +24,7 @@ from typing import Any, TextIO, TypeVar
 from sttcli import wire
 from sttcli.audio.sniff import RateSource
 from sttcli.audio.sources import AudioSource, open_source
+from sttcli.auth.chain import ChainOptions, Resolution, check_flags, resolve_chain
 from sttcli.auth.credentials import CredentialSource, known_secrets, masked, parse_header
 from sttcli.batch import BatchOutcome, run_batch
 from sttcli.diagnostics import Diagnostics
@@ -120,17 +121,18 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         raise UsageError("--local and --endpoint exclude each other")
     if params.get("local_model_dir") and not params["local"]:
         raise UsageError("--local-model-dir needs --local")
-    credentials = CredentialSource(params["iam_token"], params["api_key"])
     endpoint = params["endpoint"]
+    chain = _credentials(params)
+    credentials = chain.provider or CredentialSource(environ={})
     if (
         not params["local"]
         and not params["dry_run"]
         and endpoint == DEFAULT_ENDPOINT
-        and credentials.resolve() is None
+        and not chain.found
     ):
         raise UsageError(
-            f"no credentials for {DEFAULT_ENDPOINT}: set YC_API_KEY (an API key) or "
-            "YC_IAM_TOKEN (an IAM token, with YC_FOLDER_ID), or use --local to recognize offline"
+            f"{chain.missing_message()}; for {DEFAULT_ENDPOINT} set one of them "
+            "(YC_API_KEY is the simplest), or use --local to recognize offline"
         )
     settings = RecognitionSettings(
         language=params["lang"],
@@ -140,7 +142,7 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         single_utterance=params["single_utterance"],
         raw_results=params["raw_results"],
         literature_text=params["literature_text"],
-        folder_id=params["folder_id"] or "",
+        folder_id=params["folder_id"] or chain.folder_id,
     )
     stream = StreamSettings(
         chunk_size=params["chunk_size"],
@@ -166,7 +168,7 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
     if params["max_rps"] <= 0:
         raise UsageError("--max-rps must be positive")
     if connection.insecure and not params["local"] and not _is_loopback(endpoint):
-        if credentials.resolve() is not None:
+        if chain.found:
             log.warning(
                 "--insecure to %s: the credentials go over the network in clear text", endpoint
             )
@@ -190,6 +192,15 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         local_engine=params.get("local_engine") or "whisper",
         local_model_dir=params.get("local_model_dir"),
     )
+
+
+def _credentials(params: dict[str, Any]) -> Resolution:
+    """The credential chain's answer; --local sends none (its server is this process's own)."""
+    options = ChainOptions.from_params(params)
+    if params["local"]:
+        check_flags(options)
+        return Resolution(None, "", "", "")
+    return resolve_chain(options)
 
 
 @contextmanager
@@ -275,6 +286,9 @@ class _Run:
 
 async def _recognize_all(plan: Plan, out: TextIO, diagnostics: Diagnostics) -> int:
     started = time.monotonic()
+    if plan.connection.credentials.refreshable:
+        # The first token now: a key or profile that IAM refuses is one error, not one per input.
+        await plan.connection.session_metadata()
     run = _Run(plan, out, diagnostics, [InputRef(i, n) for i, n in enumerate(plan.inputs)], {})
     runnable = await _set_aside(run)
     not_run = 0
@@ -444,7 +458,7 @@ async def _open(plan: Plan, name: str) -> AudioSource:
 
 async def _dry_run(plan: Plan, out: TextIO, diagnostics: Diagnostics) -> int:
     # --local sends no credentials: its server is this process's own.
-    metadata = () if plan.local else plan.connection.metadata()
+    metadata = () if plan.local else plan.connection.preview_metadata()
     for name in plan.inputs:
         source = await _open(plan, name)
         _rate_notice(source, diagnostics)
