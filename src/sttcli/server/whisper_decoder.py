@@ -49,8 +49,8 @@ SPEECH_ON = 0.5  # VAD probability that starts speech
 SPEECH_OFF = 0.35  # below this, a frame is silence
 # Silero (16 kHz only here) is less sure of telephone-band audio brought up
 # from 8 kHz: in speech it often says 0.2-0.4 where 16 kHz audio gets 0.9.
-NARROWBAND_ON = 0.25
-NARROWBAND_OFF = 0.12
+NARROWBAND_ON = 0.2
+NARROWBAND_OFF = 0.1
 HANGOVER_S = 0.6  # silence that ends an utterance: longer than a comma's pause
 PREROLL_S = 0.25  # audio kept before speech starts (the VAD is a little late)
 KEEP_AFTER_S = 0.45  # and after it ends (the VAD lets go of a fading word early)
