@@ -251,3 +251,16 @@ def test_partials_only_grow_or_correct_their_tail(recognizer: object) -> None:
     finals = [event for event in events if isinstance(event, Final)]
     assert [final.words[0].text for final in finals] == ["please", "the"]
     assert finals[1].words[0].start_s > finals[0].words[-1].end_s
+
+
+def test_a_model_directory_of_ones_own_replaces_the_packaged_ones() -> None:
+    """Any CTranslate2 Whisper directory; an English-only one refuses other languages."""
+    tiny = whisper_models.tiny_en()
+    assert tiny is not None
+    mine = ["recognize", "--local", "--local-model-dir", str(tiny.path)]
+    result = run_cli(*mine, str(SAMPLE))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"{FIRST}\n{SECOND}\n"
+    refused = run_cli(*mine, "-l", "de-DE", str(SAMPLE))
+    assert refused.exit_code == 3
+    assert "English-only" in refused.stderr
