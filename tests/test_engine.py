@@ -1,4 +1,4 @@
-"""End to end on real speech: pocketsphinx behind `--local` and `sttcli serve`.
+"""End to end on real speech: pocketsphinx behind `--local` and `sttcli serve --engine`.
 
 The sample (samples/speech.wav, made with espeak-ng) says "please call me back
 at ten thirty tomorrow morning", a pause, "the weather is nice today". The
@@ -45,12 +45,24 @@ def served() -> Iterator[str]:
     """`sttcli serve --port 0` as a user starts it; yields its address."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
-        [sys.executable, "-m", "sttcli", "serve", "--port", "0", "--workers", "2"],
+        [
+            sys.executable,
+            "-m",
+            "sttcli",
+            "serve",
+            "--engine",
+            "pocketsphinx",
+            "--port",
+            "0",
+            "--workers",
+            "2",
+        ],
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
     assert process.stderr is not None
+    assert process.stderr.readline().startswith("engine pocketsphinx")
     first = process.stderr.readline()
     assert first.startswith("listening on 127.0.0.1:"), first
     try:
@@ -62,7 +74,7 @@ def served() -> Iterator[str]:
 
 
 def test_local_recognizes_the_sample_with_no_network_and_no_credentials() -> None:
-    result = run_cli("recognize", "--local", str(SAMPLE))
+    result = run_cli("recognize", "--local", "--local-engine", "pocketsphinx", str(SAMPLE))
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"{FIRST}\n{SECOND}\n"
 

@@ -112,6 +112,17 @@ def main() -> None:
     is_flag=True,
     help="Recognize offline with the embedded engine (needs sttcli[local]).",
 )
+@click.option(
+    "--local-engine",
+    type=click.Choice(("whisper", "pocketsphinx")),
+    default="whisper",
+    help="The engine of --local.",
+)
+@click.option(
+    "--local-model-dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="A CTranslate2 Whisper model directory for --local.",
+)
 @click.option("--insecure", is_flag=True, help="Plaintext channel, for local servers.")
 @click.option("--ca-file", metavar="PATH", help="PEM roots to verify the server with.")
 @credential_options
@@ -246,13 +257,22 @@ def auth(**params: Any) -> None:
     "--port", type=click.IntRange(0, 65535), default=50051, help="Port; 0 picks a free one."
 )
 @click.option(
-    "--workers", type=click.IntRange(1, 64), default=4, help="Streams recognized at once."
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    show_default="one per core",
+    help="Streams recognized at once, one process each.",
 )
 @click.option(
     "--engine",
-    type=click.Choice(("pocketsphinx", "synthetic")),
-    default="pocketsphinx",
+    type=click.Choice(("whisper", "pocketsphinx", "synthetic")),
+    default="whisper",
     help="Recognizer behind the server.",
+)
+@click.option(
+    "--model-dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="A CTranslate2 Whisper model directory to use for every language (--engine whisper).",
 )
 @click.option("--api-key", metavar="KEY", help="Require 'authorization: Api-Key KEY'.")
 @click.option("--iam-token", metavar="TOKEN", help="Require 'authorization: Bearer TOKEN'.")
@@ -267,7 +287,8 @@ def auth(**params: Any) -> None:
 def serve(**params: Any) -> None:
     """Run a SpeechKit-compatible server on an offline engine.
 
-    Prints 'listening on HOST:PORT' on stderr when ready. Ctrl-C or SIGTERM
+    Prints the engine and its model, then 'listening on HOST:PORT', on stderr
+    when ready. Ctrl-C or SIGTERM
     stops it, giving running streams a moment to finish.
     """
 

@@ -66,7 +66,7 @@ class ToneEngine:
     name = "tones"
     languages: tuple[str, ...] = ("en-US",)
 
-    def open(self, sample_rate: int, *, partials: bool) -> ToneSession:
+    def open(self, sample_rate: int, *, partials: bool, language: str = "") -> ToneSession:
         return ToneSession(sample_rate)
 
     def close(self) -> None:

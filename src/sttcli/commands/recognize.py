@@ -76,6 +76,8 @@ class Plan:
     skip_existing: bool
     dry_run: bool
     local: bool
+    local_engine: str = "whisper"
+    local_model_dir: str | None = None
 
 
 def run_recognize(params: dict[str, Any]) -> int:
@@ -119,6 +121,8 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         partial = output_format == "live"
     if params["local"] and params["endpoint_given"]:
         raise UsageError("--local and --endpoint exclude each other")
+    if params.get("local_model_dir") and not params["local"]:
+        raise UsageError("--local-model-dir needs --local")
     endpoint = params["endpoint"]
     chain = _credentials(params)
     credentials = chain.provider or CredentialSource(environ={})
@@ -194,6 +198,8 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         skip_existing=params["skip_existing"],
         dry_run=params["dry_run"],
         local=params["local"],
+        local_engine=params.get("local_engine") or "whisper",
+        local_model_dir=params.get("local_model_dir"),
     )
 
 
@@ -209,13 +215,13 @@ def _credentials(params: dict[str, Any]) -> Resolution:
 @contextmanager
 def _local_server(plan: Plan) -> Iterator[Plan]:
     """--local: the offline server in this process, on a free loopback port, for this run."""
+    from sttcli.commands.serve import make_engine
     from sttcli.server.app import create_server
-    from sttcli.server.sphinx import SphinxEngine
 
-    # Each worker is ~200 MB and a core's worth of decoding: more workers than
-    # cores would not decode faster. Streams beyond them wait for a decoder.
+    # Each worker is 200-300 MB and a core's worth of decoding: more workers
+    # than cores would not decode faster. Streams beyond them wait for a decoder.
     workers = max(1, min(plan.jobs, os.cpu_count() or 1))
-    engine = SphinxEngine(workers=workers)
+    engine = make_engine(plan.local_engine, workers, model_dir=plan.local_model_dir, wait=False)
     try:
         server, port, _ = create_server("127.0.0.1:0", engine, workers=workers)
         try:
