@@ -22,7 +22,16 @@ import grpc
 from sttcli._proto import stt_service_pb2 as pb
 from sttcli._proto import stt_service_pb2_grpc as rpc
 from sttcli.audio.sniff import DEFAULT_RATE, OPUS_RATE, SUPPORTED_RATES
-from sttcli.server.engine import Engine, EngineError, EngineEvent, EngineSession, Final, Partial
+from sttcli.server.engine import (
+    Engine,
+    EngineError,
+    EngineEvent,
+    EngineSession,
+    EngineStartError,
+    Final,
+    LanguageRouter,
+    Partial,
+)
 from sttcli.server.opus import OggOpusDecoder, OpusDecodeError
 from sttcli.server.text import TextOptions
 
@@ -124,7 +133,9 @@ class SttServicer(rpc.SttServiceServicer):
                     grpc.StatusCode.INVALID_ARGUMENT, "the first message must carry the config"
                 )
             self._configure(stream, first.config.specification)
-            session = self.engine.open(stream.rate, partials=stream.partials)
+            session = self.engine.open(
+                stream.rate, partials=stream.partials, language=stream.text.language
+            )
             for request in request_iterator:
                 if request.HasField("config"):
                     raise _Rejected(
@@ -146,6 +157,9 @@ class SttServicer(rpc.SttServiceServicer):
         except _Rejected as rejection:
             log.info("stream %s: %s: %s", stream.request_id, rejection.code.name, rejection.message)
             context.abort(rejection.code, rejection.message)
+        except EngineStartError as error:  # the client is told; a server log says it once
+            log.info("stream %s: %s", stream.request_id, error)
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         except EngineError as error:
             log.warning("stream %s: engine failed: %s", stream.request_id, error)
             context.abort(grpc.StatusCode.INTERNAL, f"recognition failed: {error}")
@@ -187,7 +201,11 @@ class SttServicer(rpc.SttServiceServicer):
             raise _Rejected(invalid, "audio_channel_count must be 1: only mono audio is supported")
         languages = self.engine.languages
         language = spec.language_code or languages[0]
-        if language.lower() not in {lang.lower() for lang in languages}:
+        if isinstance(self.engine, LanguageRouter):
+            problem = self.engine.language_problem(spec.language_code)
+            if problem:
+                raise _Rejected(invalid, problem)
+        elif language.lower() not in {lang.lower() for lang in languages}:
             raise _Rejected(
                 invalid,
                 f"language_code {spec.language_code!r} is not available here; "
