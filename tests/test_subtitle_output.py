@@ -44,10 +44,12 @@ def synthetic_serve() -> Iterator[str]:
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )
     assert process.stderr is not None
-    first = process.stderr.readline()
-    assert first.startswith("listening on 127.0.0.1:"), first
+    listening = process.stderr.readline()
+    if not listening.startswith("listening on "):  # a line naming the engine comes first
+        listening = process.stderr.readline()
+    assert listening.startswith("listening on 127.0.0.1:"), listening
     try:
-        yield first.split()[-1]
+        yield listening.split()[-1]
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
