@@ -13,17 +13,54 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from sttcli.auth.credentials import MASK
+from sttcli.safe_text import one_line, printable
+
+PIECE = 8  # the shortest piece of a secret that is masked on its own
 
 
 class Scrubber:
+    """Masks every known secret in a text: whole, in another case, or any 8+ characters of it.
+
+    A server may echo a key partly, or upper-cased, or cut at a line's end;
+    a piece of 8 characters is already too much of a secret to print. A
+    window of text is masked when each of its 8-character pieces occurs in a
+    secret, case aside; secrets shorter than that are masked whole.
+    """
+
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Longest first, so that a secret containing another is masked whole.
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        values = {s.strip() for s in secrets if s and len(s.strip()) >= 4}
+        self._short = sorted((s.lower() for s in values if len(s) < PIECE), key=len, reverse=True)
+        self._pieces = {
+            s.lower()[i : i + PIECE] for s in values if len(s) >= PIECE for i in range(len(s) - 7)
+        }
+
+    def __bool__(self) -> bool:
+        return bool(self._short or self._pieces)
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-        return text
+        if not self or not text:
+            return text
+        lower = text.lower()
+        if len(lower) != len(text):  # a rare character whose lower case is longer
+            lower = "".join(c.lower()[:1] or c for c in text)
+        hidden = [False] * len(text)
+        for start in range(len(text) - PIECE + 1):
+            if lower[start : start + PIECE] in self._pieces:
+                hidden[start : start + PIECE] = [True] * PIECE
+        for secret in self._short:
+            start = lower.find(secret)
+            while start != -1:
+                hidden[start : start + len(secret)] = [True] * len(secret)
+                start = lower.find(secret, start + 1)
+        if not any(hidden):
+            return text
+        out: list[str] = []
+        for index, char in enumerate(text):
+            if not hidden[index]:
+                out.append(char)
+            elif index == 0 or not hidden[index - 1]:
+                out.append(MASK)
+        return "".join(out)
 
 
 class Diagnostics:
@@ -36,6 +73,7 @@ class Diagnostics:
         secrets: Iterable[str] = (),
         quiet: bool = False,
         verbose: int = 0,
+        server_label: str = "",
     ) -> None:
         # None: whatever sys.stderr is when writing, so that a live view that
         # redirects stderr through itself gets these lines too.
@@ -43,14 +81,16 @@ class Diagnostics:
         self.scrub = Scrubber(secrets)
         self.quiet = quiet
         self.verbose = verbose
+        # --local: the in-process server's log lines, told apart from the client's.
+        self.server_label = server_label
 
     def write(self, text: str) -> None:
         stream = self._stream if self._stream is not None else sys.stderr
         try:
-            stream.write(self.scrub(text) + "\n")
+            stream.write(printable(self.scrub(text), keep_newlines=True) + "\n")
             stream.flush()
-        except (BrokenPipeError, ValueError):
-            pass  # stderr is gone: nothing better to do with a message
+        except (OSError, ValueError, AttributeError):
+            pass  # stderr is closed, full or gone: nothing better to do with a message
 
     def error(self, text: str) -> None:
         self.write(f"sttcli: {text}")
@@ -87,4 +127,7 @@ class _Handler(logging.Handler):
             message = record.getMessage()
         except Exception:  # a bad format string must not take the run down
             message = str(record.msg)
-        self.diagnostics.write(f"sttcli: {message}")
+        label = self.diagnostics.server_label
+        if label and record.name.startswith("sttcli.server"):
+            message = f"{label}: {message}"
+        self.diagnostics.write(f"sttcli: {one_line(message)}")

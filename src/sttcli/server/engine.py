@@ -40,6 +40,10 @@ class EngineError(RuntimeError):
     """The recognizer failed; the stream ends with INTERNAL."""
 
 
+class EngineStopped(EngineError):
+    """The engine was closed under a running stream: the server is stopping, nothing failed."""
+
+
 class EngineSession(Protocol):
     def feed(self, pcm: bytes) -> list[EngineEvent]:
         """Audio in; events out. Partials are only sent when their text changes."""

@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from sttcli.errors import UsageError
-from sttcli.server.engine import EngineError, EngineEvent
+from sttcli.server.engine import EngineError, EngineEvent, EngineStopped
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,19 @@ class SphinxEngine:
         for worker in list(self._all):
             worker.wait_ready()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def open(self, sample_rate: int, *, partials: bool) -> SphinxSession:
-        worker = self._idle.get()
+        while True:
+            if self._closed:
+                raise EngineStopped("the server is stopping")
+            try:
+                worker = self._idle.get(timeout=0.5)
+                break
+            except queue.Empty:
+                continue
         session = SphinxSession(self, worker)
         session.call("start", sample_rate, partials)
         return session
@@ -98,9 +109,11 @@ class SphinxSession:
             raise EngineError("the session is closed")
         try:
             return worker.call(*message)
-        except EngineError:
+        except EngineError as error:
             self._worker = None
             self._engine._release(worker, broken=True)  # noqa: SLF001
+            if self._engine.closed:  # close() stopped the worker under this stream
+                raise EngineStopped("the server is stopping") from error
             raise
 
     def feed(self, pcm: bytes) -> list[EngineEvent]:
@@ -171,7 +184,10 @@ class _Worker:
         if self.process.is_alive():
             self.process.kill()
             self.process.join(timeout=2)
-        self._connection.close()
+        try:
+            self._connection.close()
+        except OSError:
+            pass  # a stream's thread was using it as the server stopped
 
 
 def _ignore_sigint() -> Any:

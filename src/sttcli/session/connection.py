@@ -77,7 +77,12 @@ class Connection:
     def metadata(self) -> tuple[tuple[str, str], ...]:
         """Call metadata, with credentials read anew: a refreshed token is picked up."""
         credential = self.credentials.resolve()
-        described = credential.describe() if credential else "no credentials"
+        if credential is not None:
+            described = credential.describe()
+        elif any(name == "authorization" for name, _ in self.headers):
+            described = "the authorization header from -H"
+        else:
+            described = "no credentials"
         if described != self._announced:
             log.info("using %s", described)
             self._announced = described
