@@ -104,14 +104,23 @@ def run_recognize(params: dict[str, Any]) -> int:
         name = "stdout"
         if plan.output:
             try:
-                out = stack.enter_context(open(plan.output, "w", encoding="utf-8"))
+                out = open(plan.output, "w", encoding="utf-8")  # noqa: SIM115
             except OSError as exc:
                 raise UsageError(f"-o {plan.output}: {exc.strerror or exc}") from None
+            stack.callback(_close_quietly, out)
             name = plan.output
         out = stdio.GuardedOutput(out, name)  # type: ignore[assignment]
         if plan.dry_run:
             return _run_loop(_dry_run(plan, out, diagnostics), stopping)
         return _run_loop(_recognize_all(plan, out, diagnostics), stopping)
+
+
+def _close_quietly(file: TextIO) -> None:
+    """Close -o; what it could not take was reported when writing failed."""
+    try:
+        file.close()
+    except OSError:
+        pass
 
 
 def _is_terminal(stream: TextIO | None) -> bool:
