@@ -11,11 +11,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
 import pytest
 from support.audio import markers, wav
 from support.cli import run_cli
-from support.servers import running_server
+from support.servers import recognize, running_server, spec
 
+from sttcli._proto import stt_service_pb2 as pb
 from sttcli.server.synthetic import SyntheticEngine
 
 Setup = Callable[[Path], list[str]]
@@ -103,6 +105,8 @@ def _bad_wav(tmp_path: Path) -> list[str]:
     return [str(tmp_path / "stereo.wav")]
 
 
+BAD_NUMBERS = ("nan", "inf", "-inf", "1e308")
+
 CASES = [
     Case("missing file", _missing, 2, "no such file"),
     Case("empty file", _empty, 2, "empty.wav"),
@@ -130,7 +134,7 @@ CASES = [
             "--max-rps",
             "--keepalive-silence",
         )
-        for value in ("nan", "inf", "-inf", "1e308")
+        for value in BAD_NUMBERS
     ],
     Case("--chunk-size 0", fixed("--chunk-size", "0"), 2, "--chunk-size"),
     Case("--retries -1", fixed("--retries", "-1"), 2, "--retries"),
@@ -199,3 +203,77 @@ def test_bad_input_through_serve(
 @pytest.mark.parametrize("case", ENDPOINT_CASES, ids=lambda case: case.name)
 def test_bad_endpoints(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run_case(case, tmp_path, ["--insecure"], monkeypatch)
+
+
+# -- `sttcli serve`: options it must refuse ----------------------------------
+
+SERVE_CASES = [
+    (["--api-key", ""], "--api-key"),
+    (["--iam-token", ""], "--iam-token"),
+    (["--api-key", "key\nwith newline"], "--api-key"),
+    (["--iam-token", "tökén"], "--iam-token"),
+    *[(["--max-session-seconds", value], "--max-session-seconds") for value in BAD_NUMBERS],
+    (["--max-session-bytes", "0"], "--max-session-bytes"),
+    (["--port", "70000"], "--port"),
+    (["--port", "-1"], "--port"),
+    (["--workers", "0"], "--workers"),
+    (["--engine", "nope"], "--engine"),
+]
+
+
+@pytest.mark.parametrize(("args", "says"), SERVE_CASES, ids=lambda v: repr(v)[:40])
+def test_bad_serve_options(args: list[str], says: str) -> None:
+    result = run_cli("serve", "--engine", "synthetic", "--port", "0", *args)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr
+    assert result.exit_code == 2, result.stderr
+    assert len(lines) == 1 and says in lines[0], result.stderr
+
+
+# -- hostile streams, through `serve` and through the server `--local` runs ---
+
+
+def _config(**fields: object) -> Iterator[pb.StreamingRecognitionRequest]:
+    folder = fields.pop("folder_id", "")
+    config = pb.RecognitionConfig(specification=spec(**fields), folder_id=str(folder))
+    yield pb.StreamingRecognitionRequest(config=config)
+    yield pb.StreamingRecognitionRequest(audio_content=markers("alpha"))
+
+
+def _audio_first() -> Iterator[pb.StreamingRecognitionRequest]:
+    yield pb.StreamingRecognitionRequest(audio_content=bytes(3200))
+
+
+def _two_configs() -> Iterator[pb.StreamingRecognitionRequest]:
+    yield from _config()
+    yield from _config()
+
+
+HUGE = "x" * 100_000
+STREAM_CASES = [
+    ("language_code 100 KB", lambda: _config(language_code=HUGE), "INVALID_ARGUMENT"),
+    ("model 100 KB", lambda: _config(model=HUGE), "INVALID_ARGUMENT"),
+    ("folder_id 100 KB", lambda: _config(folder_id=HUGE), "INVALID_ARGUMENT"),
+    ("language escape", lambda: _config(language_code="\x1b]0;x\x07"), "INVALID_ARGUMENT"),
+    ("model newline", lambda: _config(model="gen\neral"), "INVALID_ARGUMENT"),
+    ("rate 44100", lambda: _config(sample_rate_hertz=44100), "INVALID_ARGUMENT"),
+    ("stereo", lambda: _config(audio_channel_count=2), "INVALID_ARGUMENT"),
+    ("MP3", lambda: _config(audio_encoding=pb.RecognitionSpec.MP3), "INVALID_ARGUMENT"),
+    ("unknown encoding", lambda: _config(audio_encoding=99), "INVALID_ARGUMENT"),
+    ("audio first", _audio_first, "INVALID_ARGUMENT"),
+    ("two configs", _two_configs, "INVALID_ARGUMENT"),
+    ("nothing at all", lambda: iter(()), "INVALID_ARGUMENT"),
+]
+
+
+@pytest.mark.parametrize(("name", "stream", "status"), STREAM_CASES, ids=lambda v: str(v)[:30])
+def test_hostile_streams_get_their_status_and_a_short_reason(
+    name: str, stream: Callable[[], Iterator[pb.StreamingRecognitionRequest]], status: str
+) -> None:
+    with running_server(SyntheticEngine()) as address:
+        with pytest.raises(grpc.RpcError) as caught:
+            recognize(address, stream())
+    error = caught.value
+    assert error.code().name == status
+    details = error.details()
+    assert details and len(details) < 300 and details.isprintable(), details
