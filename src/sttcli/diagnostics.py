@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from sttcli.auth.credentials import MASK
-from sttcli.safe_text import one_line, printable
+from sttcli.safe_text import one_line
 
 PIECE = 8  # the shortest piece of a secret that is masked on its own
 
@@ -87,7 +87,8 @@ class Diagnostics:
     def write(self, text: str) -> None:
         stream = self._stream if self._stream is not None else sys.stderr
         try:
-            stream.write(printable(self.scrub(text), keep_newlines=True) + "\n")
+            # One message, one line: a name or a server's text may hold line breaks.
+            stream.write(one_line(self.scrub(text)) + "\n")
             stream.flush()
         except (OSError, ValueError, AttributeError):
             pass  # stderr is closed, full or gone: nothing better to do with a message

@@ -141,8 +141,7 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
     if output_dir is not None:
         if params["output"]:
             raise UsageError("-o and --output-dir exclude each other")
-        prepare_output_dir = preflight.prepare_output_dir
-        prepare_output_dir(output_dir, create=not params["dry_run"])
+        preflight.prepare_output_dir(output_dir, create=False)
         # Two inputs, one file; or a result file that is an input: fail now.
         preflight.refuse_outputs_that_are_inputs(
             inputs, result_paths(inputs, output_dir, output_format)
@@ -213,6 +212,8 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
             log.warning(
                 "--insecure to %s: the credentials go over the network in clear text", endpoint
             )
+    if output_dir is not None and not params["dry_run"]:
+        preflight.prepare_output_dir(output_dir, create=True)  # the last check: it creates
     return Plan(
         inputs=inputs,
         output_format=output_format,
@@ -523,7 +524,7 @@ async def _dry_run(plan: Plan, out: TextIO, diagnostics: Diagnostics) -> int:
         _rate_notice(source, diagnostics)
         try:
             document = {
-                "input": name,
+                "input": for_json(diagnostics.scrub)(name),
                 "endpoint": "(local)" if plan.local else plan.connection.endpoint,
                 "metadata": masked(metadata),
                 "config": wire.config_to_dict(wire.config_request(plan.settings, source.format)),
