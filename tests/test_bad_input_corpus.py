@@ -123,6 +123,7 @@ CASES = [
     ),
     Case("--output-dir under a file", _output_dir_under_a_file, 2, "--output-dir"),
     Case("--output-dir unwritable", fixed("--output-dir", "/proc/sttcli-x"), 2, "--output-dir"),
+    Case("--output-dir read-only", fixed("--output-dir", "/proc"), 2, "cannot write in it"),
     Case("--from-file not UTF-8", _from_file(b"caf\xe9.wav\n"), 2, "no such file"),
     Case("--from-file binary", _from_file(b"RIFF\x00\x00\x00\x00WAVE"), 2, "--from-file"),
     *[

@@ -68,7 +68,7 @@ def test_dry_run_creates_no_directory(tmp_path: Path) -> None:
     assert result.exit_code == 0 and not out.exists()
 
 
-@pytest.mark.parametrize("where", ["file/out", "/proc/sttcli-out"])
+@pytest.mark.parametrize("where", ["file/out", "/proc/sttcli-out", "/proc"])
 def test_an_output_dir_that_cannot_be_written_fails_before_recognizing(
     server: FaultServer, tmp_path: Path, where: str
 ) -> None:
