@@ -149,11 +149,13 @@ def test_a_tls_handshake_with_a_plaintext_server_is_unavailable(
     assert stt_server.address in result.stderr
 
 
-def test_an_unresolvable_host_is_unavailable(audio: Path) -> None:
+def test_an_unresolvable_host_is_unavailable(audio: Path, refusing_port: int) -> None:
+    # The name is looked up at a DNS server on loopback that is not there: no query
+    # leaves the machine, and resolving fails as it does for a name that does not exist.
     result = run_cli(
         "recognize",
         "--endpoint",
-        "no-such-host.invalid:443",
+        f"dns://127.0.0.1:{refusing_port}/no-such-host.invalid:443",
         "--retries",
         "0",
         "--timeout",

@@ -57,7 +57,7 @@ def test_dry_run_with_the_default_endpoint_and_no_credentials_says_a_real_run_wo
     audio.write_bytes(wav(markers("alpha")))
     result = run_cli("recognize", "--dry-run", str(audio))
     assert result.exit_code == 0
-    assert f"no credentials for {DEFAULT_ENDPOINT}" in result.stderr
+    assert "no credentials" in result.stderr and DEFAULT_ENDPOINT in result.stderr
     assert "a real run would stop here" in result.stderr
 
 

@@ -16,6 +16,7 @@ import click
 
 from sttcli import __version__
 from sttcli.audio.sniff import SUPPORTED_RATES
+from sttcli.commands.credential_options import credential_options
 from sttcli.option_types import BoundedFloat
 
 RATES = tuple(str(rate) for rate in SUPPORTED_RATES)
@@ -61,8 +62,9 @@ def main() -> None:
     """Streaming speech recognition with Yandex SpeechKit (gRPC API v2).
 
     Results go to stdout, everything else to stderr. Exit codes: 0 ok,
-    1 internal error, 2 usage or bad input, 3 request rejected, 4 not
-    authorized, 5 quota exceeded, 6 service unavailable or timed out,
+    1 internal error, 2 usage or bad input (a bad key file or yc config
+    too), 3 request rejected, 4 not authorized (IAM or yc refused too),
+    5 quota exceeded, 6 service, IAM or metadata unavailable or timed out,
     7 server failure, 130 interrupted, 143 terminated.
     """
     from sttcli.stdio import reserve_closed_streams
@@ -131,20 +133,7 @@ def main() -> None:
 )
 @click.option("--insecure", is_flag=True, help="Plaintext channel, for local servers.")
 @click.option("--ca-file", metavar="PATH", help="PEM roots to verify the server with.")
-@click.option(
-    "--iam-token",
-    metavar="TOKEN",
-    help="IAM token (better: YC_IAM_TOKEN or IAM_TOKEN in the environment).",
-)
-@click.option("--api-key", metavar="KEY", help="API key (better: YC_API_KEY in the environment).")
-@click.option(
-    "--folder-id",
-    envvar=["YC_FOLDER_ID", "FOLDER_ID"],
-    show_envvar=True,
-    default="",
-    metavar="ID",
-    help="Folder id, needed with a user's IAM token.",
-)
+@credential_options
 @click.option(
     "-H",
     "--header",
@@ -222,7 +211,9 @@ def recognize(ctx: click.Context, /, **params: Any) -> None:
     """Recognize speech in AUDIO files (or stdin, as '-').
 
     AUDIO is raw 16-bit LPCM, WAV or Ogg Opus. With no AUDIO, piped stdin is
-    read. Credentials come from YC_API_KEY, YC_IAM_TOKEN or IAM_TOKEN.
+    read. Credentials come from the first of: the flags; YC_API_KEY,
+    YC_IAM_TOKEN, IAM_TOKEN, YC_SERVICE_ACCOUNT_KEY_FILE; a yc profile; the
+    metadata service of a Yandex Cloud VM (see `sttcli auth`).
     """
     params["endpoint_given"] = (
         ctx.get_parameter_source("endpoint") is click.core.ParameterSource.COMMANDLINE
@@ -236,6 +227,36 @@ def recognize(ctx: click.Context, /, **params: Any) -> None:
         from sttcli.commands.recognize import run_recognize
 
         return run_recognize(params)
+
+    _exit(_guarded(run, verbose=params["verbose"], params=params))
+
+
+@main.command()
+@credential_options
+@click.option("--check", is_flag=True, help="Also fetch a token, and say whether that worked.")
+@click.option(
+    "-f",
+    "--format",
+    "output_format",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("-v", "--verbose", count=True, help="Say what is happening on stderr.")
+def auth(**params: Any) -> None:
+    """Say which credential the chain resolves to, without recognizing anything.
+
+    The chain, first match wins: --api-key / --iam-token / --sa-key-file;
+    YC_API_KEY, YC_IAM_TOKEN / IAM_TOKEN, YC_SERVICE_ACCOUNT_KEY_FILE; a yc
+    profile (--profile, YC_PROFILE, the current one); the metadata service of
+    a Yandex Cloud VM. Nothing is fetched unless --check is given.
+    """
+
+    def run() -> int:
+        from sttcli.commands.auth import run_auth
+
+        return run_auth(params)
 
     _exit(_guarded(run, verbose=params["verbose"], params=params))
 
@@ -288,10 +309,12 @@ def _guarded(run: Callable[[], int], *, verbose: int, params: dict[str, Any]) ->
     STTCLI_TRACEBACK=1 re-raises instead, for debugging sttcli itself.
     """
     from sttcli.auth.credentials import known_secrets
+    from sttcli.auth.secrets import KNOWN
     from sttcli.diagnostics import Scrubber
     from sttcli.errors import ExitCode, Interrupted, OutputError, SttError
     from sttcli.safe_text import one_line, printable
 
+    KNOWN.forget_all()  # this command's secrets: flags, environment, then what the chain reads
     scrub = Scrubber(known_secrets(params))
     # gRPC's C core logs to stderr on its own (handshakes, GOAWAYs): sttcli
     # reports what matters in its own words, so silence it unless asked.

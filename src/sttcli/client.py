@@ -21,6 +21,7 @@ import grpc.aio
 from sttcli import wire
 from sttcli._proto import stt_service_pb2_grpc
 from sttcli.auth.credentials import MASK, is_secret_header
+from sttcli.auth.secrets import learned
 from sttcli.errors import RequestIds, ServiceError, UsageError
 
 T = TypeVar("T")
@@ -111,7 +112,7 @@ class StreamCall:
         self._statuses.append(_Status(code, details, _request_ids(metadata)))
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
+        for secret in learned(self._secrets):
             text = text.replace(secret, MASK)
         return text
 

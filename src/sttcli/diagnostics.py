@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from sttcli.auth.credentials import MASK
+from sttcli.auth.secrets import KNOWN, learned
 from sttcli.safe_text import one_line
 
 PIECE = 8  # the shortest piece of a secret that is masked on its own
@@ -21,24 +22,34 @@ PIECE = 8  # the shortest piece of a secret that is masked on its own
 class Scrubber:
     """Masks every known secret in a text: whole, in another case, or any 8+ characters of it.
 
-    A server may echo a key partly, or upper-cased, or cut at a line's end;
-    a piece of 8 characters is already too much of a secret to print. A
-    window of text is masked when each of its 8-character pieces occurs in a
-    secret, case aside; secrets shorter than that are masked whole.
+    The secrets are those it is given and those the process learns later
+    (fetched tokens, read keys). A server may echo a key partly, or
+    upper-cased, or cut at a line's end; a piece of 8 characters is already
+    too much of a secret to print. A window of text is masked when each of
+    its 8-character pieces occurs in a secret, case aside; secrets shorter
+    than that are masked whole.
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        values = {s.strip() for s in secrets if s and len(s.strip()) >= 4}
-        self._short = sorted((s.lower() for s in values if len(s) < PIECE), key=len, reverse=True)
+        self._given = {s.strip() for s in secrets if s and len(s.strip()) >= 4}
+        self._seen: frozenset[str] | None = None
+        self._short: list[str] = []
+        self._pieces: set[str] = set()
+
+    def _refresh(self) -> None:
+        known = KNOWN.values()
+        if known is self._seen:  # the registry only ever grows by replacement
+            return
+        self._seen = known
+        values = {v.lower() for v in learned(self._given)}
+        self._short = sorted((v for v in values if len(v) < PIECE), key=len, reverse=True)
         self._pieces = {
-            s.lower()[i : i + PIECE] for s in values if len(s) >= PIECE for i in range(len(s) - 7)
+            v[i : i + PIECE] for v in values if len(v) >= PIECE for i in range(len(v) - PIECE + 1)
         }
 
-    def __bool__(self) -> bool:
-        return bool(self._short or self._pieces)
-
     def __call__(self, text: str) -> str:
-        if not self or not text:
+        self._refresh()
+        if not text or not (self._short or self._pieces):
             return text
         lower = text.lower()
         if len(lower) != len(text):  # a rare character whose lower case is longer

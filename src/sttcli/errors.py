@@ -3,6 +3,9 @@
     SttError                      .exit_code
     ├── UsageError                2   bad flags or combinations, missing credentials
     ├── BadInput                  2   missing/unreadable/empty input, unsupported audio
+    ├── CredentialError           2   a key file or yc config that cannot be used
+    │   ├── CredentialRefused     4   IAM (or yc) refused to issue a token
+    │   └── CredentialUnreachable 6   IAM or the metadata service did not answer
     ├── SessionLimitError         3   input that cannot be split into sessions (Ogg Opus)
     ├── ServiceError              3-7 a gRPC status: see EXIT_CODE_BY_STATUS
     └── Interrupted               130 Ctrl-C (SIGINT), 143 SIGTERM
@@ -93,6 +96,27 @@ class BadInput(SttError):
 class SessionLimitError(SttError):
     exit_code = ExitCode.REJECTED
     code = "OUT_OF_RANGE"
+
+
+class CredentialError(SttError):
+    """A credential of the chain that cannot be used: a bad key file or yc config."""
+
+    exit_code = ExitCode.USAGE
+    code = "USAGE"
+
+
+class CredentialRefused(CredentialError):
+    """The IAM endpoint, the metadata service or `yc` refused to give a token."""
+
+    exit_code = ExitCode.AUTH
+    code = "UNAUTHENTICATED"
+
+
+class CredentialUnreachable(CredentialError):
+    """The IAM endpoint or the metadata service could not be reached in time."""
+
+    exit_code = ExitCode.UNAVAILABLE
+    code = "UNAVAILABLE"
 
 
 class Interrupted(SttError):

@@ -32,7 +32,10 @@ def spawn(
 
     `program` is `python -m sttcli` unless a test means the installed script.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("YC_", "IAM_"))}
+    # No credentials of the test's process; but the loopback addresses that keep
+    # the metadata service and IAM on this machine stay.
+    kept = ("YC_METADATA_ADDR", "YC_IAM_ENDPOINT")
+    env = {k: v for k, v in os.environ.items() if k in kept or not k.startswith(("YC_", "IAM_"))}
     env["PYTHONUNBUFFERED"] = "1"
     return subprocess.Popen([*program, *args], env=env, **popen)
 

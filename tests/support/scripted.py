@@ -8,7 +8,7 @@ has received `after` audio messages, or after the client half-closes when
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 
@@ -16,6 +16,8 @@ import grpc
 
 from sttcli._proto import stt_service_pb2 as pb
 from sttcli._proto import stt_service_pb2_grpc as rpc
+
+Refusal = Callable[[dict[str, str]], "str | tuple[grpc.StatusCode, str] | None"]
 
 
 @dataclass
@@ -66,6 +68,8 @@ class ScriptedServicer(rpc.SttServiceServicer):
         self.calls: list[RecordedCall] = []
         self.script: list[Reply] = []
         self.scripts: list[list[Reply]] = []  # per call, first; then `script`
+        # Why a call's metadata is refused (UNAUTHENTICATED, or the status given), or None.
+        self.authorize: Refusal | None = None
         self._lock = threading.Lock()
 
     def StreamingRecognize(self, request_iterator, context):  # noqa: N802
@@ -73,6 +77,10 @@ class ScriptedServicer(rpc.SttServiceServicer):
         with self._lock:
             self.calls.append(call)
             script = self.scripts.pop(0) if self.scripts else list(self.script)
+        if self.authorize is not None and (refusal := self.authorize(call.metadata)):
+            if isinstance(refusal, str):
+                refusal = (grpc.StatusCode.UNAUTHENTICATED, refusal)
+            context.abort(*refusal)
         pending = list(script)
 
         def due(count: int | None) -> Iterator[Reply]:

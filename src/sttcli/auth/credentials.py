@@ -10,15 +10,15 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from sttcli.auth.secrets import MASK as MASK  # re-exported: where masking lives
 from sttcli.errors import UsageError
 
 Metadata = tuple[tuple[str, str], ...]
 
 _HEADER_NAME = re.compile(r"^[0-9a-z_.-]+$")
 _SECRET_NAME_PARTS = ("authorization", "token", "key", "secret", "password", "cookie")
-MASK = "****"
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,30 @@ class Credential:
         return f"{self.kind} from {self.source}"
 
 
+class CredentialProvider(Protocol):
+    """What sessions ask for credentials: `sttcli.auth.chain` builds one from the chain."""
+
+    @property
+    def refreshable(self) -> bool:
+        """Fetched by sttcli (a key, a profile, the metadata service): it can get a new one."""
+        ...
+
+    def resolve(self) -> Credential | None:
+        """The credential for a new session; may block while a token is fetched."""
+        ...
+
+    def preview(self) -> Credential | None:
+        """What `resolve()` would give, without fetching anything (--dry-run)."""
+        ...
+
+    def reject(self, value: str) -> None:
+        """The service refused `value`: do not hand it out again."""
+        ...
+
+
 @dataclass(frozen=True)
 class CredentialSource:
-    """Where credentials come from: flags, else the environment, read anew each call."""
+    """Credentials given as values: flags, else the environment, read anew each call."""
 
     iam_token: str | None = field(default=None, repr=False)
     api_key: str | None = field(default=None, repr=False)
@@ -68,6 +89,16 @@ class CredentialSource:
                 return Credential(kind, variable, value)
         return None
 
+    @property
+    def refreshable(self) -> bool:
+        return False  # the user's own value: sttcli has no other to try
+
+    def preview(self) -> Credential | None:
+        return self.resolve()
+
+    def reject(self, value: str) -> None:
+        pass
+
 
 def known_secrets(params: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> list[str]:
     """Every credential a command could send, for scrubbing what it prints.
@@ -78,6 +109,7 @@ def known_secrets(params: Mapping[str, Any], environ: Mapping[str, str] | None =
     environ = os.environ if environ is None else environ
     values = [params.get("iam_token"), params.get("api_key")]
     values += [environ.get(v) for v in ("YC_API_KEY", "YC_IAM_TOKEN", "IAM_TOKEN")]
+    # Key files, profiles and fetched tokens join `sttcli.auth.secrets.KNOWN` when read.
     for header in params.get("headers") or ():
         name, _, value = header.partition(":")
         if is_secret_header(name.strip().lower()):

@@ -23,6 +23,7 @@ from typing import Any, TextIO, TypeVar
 from sttcli import stdio, wire
 from sttcli.audio.sniff import RateSource
 from sttcli.audio.sources import AudioSource, open_source
+from sttcli.auth.chain import ChainOptions, Resolution, check_flags, resolve_chain
 from sttcli.auth.credentials import (
     CredentialSource,
     build_metadata,
@@ -155,18 +156,19 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         partial = output_format == "live"
     if params["local"] and params["endpoint_given"]:
         raise UsageError("--local and --endpoint exclude each other")
-    credentials = CredentialSource(params["iam_token"], params["api_key"])
     endpoint = params["endpoint"]
     if not params["local"]:
         preflight.check_endpoint(endpoint)
     headers = tuple(parse_header(h) for h in params["headers"])
-    credential = credentials.resolve()
-    preflight.check_credential(credential)
-    authorized = credential is not None or any(name == "authorization" for name, _ in headers)
+    chain = _credentials(params)
+    credentials = chain.provider or CredentialSource(environ={})
+    # Values given as flags or variables: checked even with --local, which sends none.
+    preflight.check_credential(CredentialSource(params["iam_token"], params["api_key"]).resolve())
+    authorized = chain.found or any(name == "authorization" for name, _ in headers)
     if not params["local"] and endpoint == DEFAULT_ENDPOINT and not authorized:
         problem = (
-            f"no credentials for {DEFAULT_ENDPOINT}: set YC_API_KEY (an API key) or "
-            "YC_IAM_TOKEN (an IAM token, with YC_FOLDER_ID), or use --local to recognize offline"
+            f"{chain.missing_message()}; for {DEFAULT_ENDPOINT} set one of them "
+            "(YC_API_KEY is the simplest), or use --local to recognize offline"
         )
         if not params["dry_run"]:
             raise UsageError(problem)
@@ -179,7 +181,7 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         single_utterance=params["single_utterance"],
         raw_results=params["raw_results"],
         literature_text=params["literature_text"],
-        folder_id=params["folder_id"] or "",
+        folder_id=params["folder_id"] or chain.folder_id,
     )
     stream = StreamSettings(
         chunk_size=params["chunk_size"],
@@ -203,12 +205,14 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
     if params["ca_file"]:
         preflight.check_ca_file(params["ca_file"])
     preflight.check_metadata_size(
-        build_metadata(credential, headers, normalize_partials=params["normalize_partials"])
+        build_metadata(
+            credentials.preview(), headers, normalize_partials=params["normalize_partials"]
+        )
     )
     if params["max_rps"] <= 0:
         raise UsageError("--max-rps must be positive")
     if connection.insecure and not params["local"] and not _is_loopback(endpoint):
-        if credential is not None:
+        if chain.found:
             log.warning(
                 "--insecure to %s: the credentials go over the network in clear text", endpoint
             )
@@ -232,6 +236,15 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         dry_run=params["dry_run"],
         local=params["local"],
     )
+
+
+def _credentials(params: dict[str, Any]) -> Resolution:
+    """The credential chain's answer; --local sends none (its server is this process's own)."""
+    options = ChainOptions.from_params(params)
+    if params["local"]:
+        check_flags(options)
+        return Resolution(None, "", "", "")
+    return resolve_chain(options)
 
 
 @contextmanager
@@ -338,6 +351,9 @@ class _Run:
 
 async def _recognize_all(plan: Plan, out: TextIO, diagnostics: Diagnostics) -> int:
     started = time.monotonic()
+    if plan.connection.credentials.refreshable:
+        # The first token now: a key or profile that IAM refuses is one error, not one per input.
+        await plan.connection.session_metadata()
     run = _Run(plan, out, diagnostics, [InputRef(i, n) for i, n in enumerate(plan.inputs)], {})
     runnable = await _set_aside(run)
     not_run = 0
@@ -518,7 +534,7 @@ async def _open(plan: Plan, name: str) -> AudioSource:
 
 async def _dry_run(plan: Plan, out: TextIO, diagnostics: Diagnostics) -> int:
     # --local sends no credentials: its server is this process's own.
-    metadata = () if plan.local else plan.connection.metadata()
+    metadata = () if plan.local else plan.connection.preview_metadata()
     for name in plan.inputs:
         source = await _open(plan, name)
         _rate_notice(source, diagnostics)

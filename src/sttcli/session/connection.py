@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 
 import grpc.aio
 
-from sttcli.auth.credentials import CredentialSource, build_metadata
+from sttcli.auth.credentials import (
+    Credential,
+    CredentialProvider,
+    CredentialSource,
+    Metadata,
+    build_metadata,
+)
 from sttcli.client import open_channel
 
 log = logging.getLogger("sttcli.session")
@@ -55,7 +61,7 @@ class Connection:
     """Where sessions go and with what credentials; the channel is shared by all inputs."""
 
     endpoint: str
-    credentials: CredentialSource = field(default_factory=CredentialSource)
+    credentials: CredentialProvider = field(default_factory=CredentialSource)
     headers: Sequence[tuple[str, str]] = ()
     normalize_partials: bool = False
     insecure: bool = False
@@ -74,16 +80,44 @@ class Connection:
             )
         return self._channel
 
-    def metadata(self) -> tuple[tuple[str, str], ...]:
+    def metadata(self) -> Metadata:
         """Call metadata, with credentials read anew: a refreshed token is picked up."""
-        credential = self.credentials.resolve()
+        return self._build(self.credentials.resolve())
+
+    async def session_metadata(self) -> Metadata:
+        """`metadata()` for a new session or retry; a token due for refresh is fetched in a thread.
+
+        Checked before every session, so no session starts with a token near its end.
+        """
+        if self.credentials.refreshable:
+            return self._build(await asyncio.to_thread(self.credentials.resolve))
+        return self.metadata()
+
+    def preview_metadata(self) -> Metadata:
+        """What `metadata()` would send, fetching nothing (--dry-run)."""
+        return self._build(self.credentials.preview(), announce=False)
+
+    def renew(self, metadata: Metadata) -> bool:
+        """A session sent `metadata` and was told UNAUTHENTICATED: can a new token be tried?
+
+        Only for tokens sttcli fetched itself; a token or key the user gave
+        would only be refused again.
+        """
+        if not self.credentials.refreshable:
+            return False
+        for name, value in metadata:
+            if name == "authorization":
+                self.credentials.reject(value.partition(" ")[2])
+        return True
+
+    def _build(self, credential: Credential | None, *, announce: bool = True) -> Metadata:
         if credential is not None:
             described = credential.describe()
         elif any(name == "authorization" for name, _ in self.headers):
             described = "the authorization header from -H"
         else:
             described = "no credentials"
-        if described != self._announced:
+        if announce and described != self._announced:
             log.info("using %s", described)
             self._announced = described
         return build_metadata(credential, self.headers, normalize_partials=self.normalize_partials)

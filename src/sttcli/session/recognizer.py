@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from sttcli import wire
 from sttcli.audio.ogg import OpusTimeline
 from sttcli.audio.sources import AudioSource
+from sttcli.auth.credentials import Metadata
 from sttcli.client import StreamCall
 from sttcli.errors import BadInput, ServiceError
 from sttcli.options import RecognitionSettings, SessionPolicy, StreamSettings
@@ -103,6 +104,7 @@ class InputRecognizer:
         # by the failed session (only when resuming had to go back that far).
         self._replay_until = -1.0
         self._deadline: Deadline | None = None
+        self._metadata: Metadata = ()  # what the current session sent
 
     # -- results ---------------------------------------------------------
 
@@ -142,10 +144,25 @@ class InputRecognizer:
             raise BadInput(f"{self.source.name}: no audio in the input")
         start = 0
         attempt = 0  # failed attempts in the current incident
+        renewed = False  # a new token was tried after UNAUTHENTICATED
         while True:
             try:
                 end, cut = await self._run_session(start)
             except ServiceError as error:
+                if not renewed and self._renewable(error):
+                    # A token sttcli fetched may have been revoked or cut short: one
+                    # more try with a new one, at once (no backoff: nothing is busy).
+                    renewed = True
+                    self.retries += 1
+                    log.info(
+                        "%s: session %d was refused (%s); trying once more with a new token",
+                        self.source.name,
+                        self._session_number,
+                        error.status,
+                    )
+                    start = await self._resume_point(error)
+                    self._replay_until = self._last_word_end
+                    continue
                 if not error.retryable or not self.policy.retries:
                     raise
                 resume = await self._resume_point(error)
@@ -171,6 +188,7 @@ class InputRecognizer:
                 self._replay_until = self._last_word_end
                 continue
             attempt = 0
+            renewed = False
             self._replay_until = -1.0
             if end is not _End.ROTATE:
                 return
@@ -183,6 +201,9 @@ class InputRecognizer:
                 self._seconds(cut),
             )
             start = cut
+
+    def _renewable(self, error: ServiceError) -> bool:
+        return error.status == "UNAUTHENTICATED" and self.connection.renew(self._metadata)
 
     def _backoff(self, attempt: int) -> float:
         delay = backoff_delay(self.policy, attempt, self.time.random)
@@ -212,9 +233,10 @@ class InputRecognizer:
         self._final_mark = None
         if not self.bytes_per_second:
             self._timeline = OpusTimeline()
+        self._metadata = await self.connection.session_metadata()
         call = StreamCall(
             self.connection.channel(),
-            self.connection.metadata(),
+            self._metadata,
             timeout=None if remaining == float("inf") else remaining,
             endpoint=self.connection.endpoint,
         )
