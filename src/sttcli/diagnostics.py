@@ -27,13 +27,13 @@ class Scrubber:
     upper-cased, or cut at a line's end; a piece of 8 characters is already
     too much of a secret to print. A window of text is masked when each of
     its 8-character pieces occurs in a secret, case aside; secrets shorter
-    than that are masked whole.
+    than that, or with spaces in them, are masked whole (case aside).
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._given = {s.strip() for s in secrets if s and len(s.strip()) >= 4}
         self._seen: frozenset[str] | None = None
-        self._short: list[str] = []
+        self._whole: list[str] = []
         self._pieces: set[str] = set()
 
     def _refresh(self) -> None:
@@ -42,14 +42,16 @@ class Scrubber:
             return
         self._seen = known
         values = {v.lower() for v in learned(self._given)}
-        self._short = sorted((v for v in values if len(v) < PIECE), key=len, reverse=True)
-        self._pieces = {
-            v[i : i + PIECE] for v in values if len(v) >= PIECE for i in range(len(v) - PIECE + 1)
-        }
+        # Pieces only of token-like secrets: a value with spaces (a whole PEM
+        # with its "Key ID" line, a test's placeholder) shares words with
+        # ordinary messages, and is masked whole instead.
+        pieced = {v for v in values if len(v) >= PIECE and not any(c.isspace() for c in v)}
+        self._whole = sorted(values - pieced, key=len, reverse=True)
+        self._pieces = {v[i : i + PIECE] for v in pieced for i in range(len(v) - PIECE + 1)}
 
     def __call__(self, text: str) -> str:
         self._refresh()
-        if not text or not (self._short or self._pieces):
+        if not text or not (self._whole or self._pieces):
             return text
         lower = text.lower()
         if len(lower) != len(text):  # a rare character whose lower case is longer
@@ -58,7 +60,7 @@ class Scrubber:
         for start in range(len(text) - PIECE + 1):
             if lower[start : start + PIECE] in self._pieces:
                 hidden[start : start + PIECE] = [True] * PIECE
-        for secret in self._short:
+        for secret in self._whole:
             start = lower.find(secret)
             while start != -1:
                 hidden[start : start + len(secret)] = [True] * len(secret)
