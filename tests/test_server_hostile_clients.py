@@ -113,12 +113,13 @@ def start_idle_streams(address: str, count: int, make, hold: threading.Event) ->
 @pytest.mark.parametrize(("count", "make"), [(4, config_then), (20, nothing)])
 def test_idle_streams_do_not_starve_a_real_one(count: int, make) -> None:  # type: ignore[no-untyped-def]
     hold = threading.Event()
-    with running_server(OneDecoder(), workers=1) as address:  # the default idle limit
+    # Idle streams outlive the real one: only not holding a decoder or a thread lets it run.
+    with running_server(OneDecoder(), workers=1, limits=Limits(idle_seconds=30)) as address:
         channel, calls = start_idle_streams(address, count, make, hold)
         try:
             with grpc.insecure_channel(address) as other:
                 stub = rpc.SttServiceStub(other)
-                responses = stub.StreamingRecognize(requests(markers("echo")), timeout=4)
+                responses = stub.StreamingRecognize(requests(markers("echo")), timeout=10)
                 texts = [c.alternatives[0].text for r in responses for c in r.chunks if c.final]
             assert texts == ["echo"]
         finally:
