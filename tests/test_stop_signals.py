@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from support.audio import markers, wav
-from support.cli import run_cli, spawn_against
+from support.cli import run_cli, spawn, spawn_against
 from support.scripted import Reply, ScriptedServer, response
 
 from sttcli.commands import recognize
@@ -132,3 +132,26 @@ def test_local_verbose_marks_the_servers_own_log_lines(
     server_lines = [line for line in result.stderr.splitlines() if " stream " in line]
     assert server_lines
     assert all(line.startswith("sttcli: local server: stream ") for line in server_lines)
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("delay", [0.1, 0.3, 0.6, 1.0, 1.5])
+def test_ctrl_c_in_the_first_seconds_of_local_is_always_one_clean_line(
+    delay: float, tmp_path: Path
+) -> None:
+    """The real engine's start-up and shutdown: once a race of the engine and the servicer."""
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(wav(bytes(32000 * 5)))
+    process = spawn(  # paced: the run lasts the 5 s of its audio, the signal comes first
+        "recognize",
+        "--local",
+        "--speed",
+        "1",
+        str(audio),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert (process.returncode, err) == (130, b"sttcli: interrupted\n")

@@ -34,7 +34,9 @@ class StopSignals:
         stop_signal.terminated = False
         if threading.current_thread() is threading.main_thread():
             for signum in SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
+                # Ignored by whoever started us (`nohup`, `cmd &` in a script): keep it so.
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(

@@ -143,13 +143,16 @@ class _Worker:
         self.process = context.Process(
             target=worker_main, args=(child,), name="sttcli-pocketsphinx", daemon=True
         )
-        # The child inherits this: a Ctrl-C at the terminal reaches workers
-        # still starting up, and only the server should decide when they stop.
-        previous = _ignore_sigint()
+        # A Ctrl-C at the terminal reaches workers still starting up, and
+        # only the server should decide when they stop: the child inherits
+        # SIGINT blocked (it ignores it from its first line). Blocked rather
+        # than ignored here, so that this process's own Ctrl-C in the meantime
+        # is delivered once the worker has started, not lost.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             self.process.start()
         finally:
-            _restore_sigint(previous)
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         child.close()
         self._ready = False
 
@@ -188,17 +191,6 @@ class _Worker:
             self._connection.close()
         except OSError:
             pass  # a stream's thread was using it as the server stopped
-
-
-def _ignore_sigint() -> Any:
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _restore_sigint(previous: Any) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGINT, previous)
 
 
 def worker_main(connection: Connection) -> None:
