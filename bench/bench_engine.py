@@ -1,4 +1,13 @@
-"""The offline server (pocketsphinx) against pocketsphinx itself: accuracy, CPU, partial latency.
+"""The offline server against its engine used directly: accuracy, CPU, latency, capacity.
+
+`--engine whisper` (the default) measures the Whisper engine: WER through
+`sttcli recognize --local` (16 kHz, 8 kHz, 48 kHz, Ogg Opus) next to
+faster-whisper's own whole-utterance decoding with the same model, Russian
+WER and CER with base; first partial and final latency paced at real time;
+capacity (N paced streams at once on N workers) with the server's CPU per
+audio second, partials on and off; start-up of `serve` and of the whole
+`--local` command for the sample. Figures are normalized with digits spelled
+out (num2words). `--engine pocketsphinx` measures the former engine, as below.
 
 What is measured, on the 12 English utterances of a reference corpus (see
 the corpus's README.md; its directory is the one argument):
@@ -206,9 +215,12 @@ def upsample_8k(pcm: bytes) -> bytes:
 # -- sttcli recognize --local ----------------------------------------------
 
 
-def recognize_local(paths: Sequence[Path], options: Sequence[str]) -> list[dict[str, Any]]:
+def recognize_local(
+    paths: Sequence[Path], options: Sequence[str], engine: str = "pocketsphinx"
+) -> list[dict[str, Any]]:
     """One `sttcli recognize --local` run over `paths` (one stream each, in turn)."""
-    command = [STTCLI, "recognize", "--local", "--raw-results", "-f", "json", "-q", *options]
+    command = [STTCLI, "recognize", "--local", "--local-engine", engine, "--raw-results"]
+    command += ["-f", "json", "-q", *options]
     done = subprocess.run(
         [*command, *map(str, paths)], capture_output=True, text=True, timeout=1800, check=False
     )
@@ -239,8 +251,9 @@ def _die_with_parent() -> None:
 class Server:
     """`sttcli serve --port 0` in a subprocess; a context manager that always stops it."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, engine: str = "pocketsphinx") -> None:
         self.workers = workers
+        self.engine = engine
         self.process: subprocess.Popen[str] | None = None
         self.endpoint = ""
         self.startup_s = 0.0
@@ -248,6 +261,7 @@ class Server:
 
     def __enter__(self) -> Server:
         command = [STTCLI, "serve", "--port", "0", "--workers", str(self.workers)]
+        command += ["--engine", self.engine]
         launched = time.perf_counter()
         self.process = subprocess.Popen(
             command,
@@ -333,6 +347,9 @@ class StreamRecord:
     finals: list[str] = field(default_factory=list)
     partials: list[tuple[float, str]] = field(default_factory=list)  # (arrival, text)
     sent: list[float] = field(default_factory=list)  # when each audio chunk went out
+    final_arrivals: list[float] = field(default_factory=list)
+    final_ends: list[float | None] = field(default_factory=list)  # last word's end_time (s)
+    closed: float = 0.0  # when the stream ended
 
     @property
     def text(self) -> str:
@@ -368,8 +385,14 @@ def stream_pcm(stub: Any, pcm: bytes, *, partials: bool, paced: bool) -> StreamR
             text = chunk.alternatives[0].text if chunk.alternatives else ""
             if chunk.final:
                 record.finals.append(text)
+                record.final_arrivals.append(arrived)
+                words = chunk.alternatives[0].words if chunk.alternatives else []
+                record.final_ends.append(
+                    words[-1].end_time.ToNanoseconds() / 1e9 if words else None
+                )
             elif text:
                 record.partials.append((arrived, text))
+    record.closed = time.monotonic()
     return record
 
 
@@ -624,6 +647,283 @@ def print_latency(results: Sequence[Latency]) -> None:
         )
 
 
+# -- Whisper (--engine whisper) --------------------------------------------
+
+WHISPER_TARGET_WER = {"server 16 kHz": 0.06, "server 8 kHz": 0.07}
+LIVE_TARGET_S = 1.0
+CAPACITY_STREAM_S = 30.0  # audio per stream in the capacity runs
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "speech.wav"
+
+
+def load_russian(directory: Path) -> list[Utterance]:
+    with open(directory / "manifest.tsv", encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file, delimiter="\t"))
+    return [
+        Utterance(row["name"], row["reference_transcript"], float(row["duration_s"]), directory)
+        for row in rows
+        if row["language"] == "ru"
+    ]
+
+
+def spell_digits(text: str, language: str = "en") -> str:
+    """Figures as words (num2words), so that "10" and "ten" score the same."""
+    from num2words import num2words
+
+    return re.sub(r"\d+", lambda m: f" {num2words(int(m.group()), lang=language)} ", text)
+
+
+def whisper_normalize(text: str, language: str = "en") -> str:
+    return normalize(spell_digits(text, language))
+
+
+class DirectWhisper:
+    """faster-whisper's own whole-utterance decoding (the padded 30 s API), beam 5, int8."""
+
+    def __init__(self, model: str) -> None:
+        from sttcli.server import whisper_models
+
+        whisper_models.prepare_offline()
+        spec = whisper_models.tiny_en() if model == "tiny.en" else whisper_models.base()
+        assert spec is not None, f"{model} is not installed"
+        from faster_whisper import WhisperModel
+
+        self.model = WhisperModel(str(spec.path), device="cpu", compute_type="int8", cpu_threads=1)
+
+    def decode(self, pcm: bytes, rate: int, language: str) -> str:
+        samples = numpy.frombuffer(pcm, "<i2")
+        if rate != RATE:
+            samples = numpy.asarray(soxr.resample(samples, rate, RATE))
+        audio = samples.astype(numpy.float32) / 32768.0
+        segments, _ = self.model.transcribe(
+            audio, language=language, beam_size=5, condition_on_previous_text=False
+        )
+        return " ".join(segment.text for segment in segments)
+
+
+def whisper_accuracy(english: Sequence[Utterance], russian: Sequence[Utterance]) -> None:
+    references = [u.reference for u in english]
+    rows: dict[str, list[str]] = {}
+    segs: dict[str, list[int]] = {}
+    for label, (suffix, options) in LOCAL_VARIANTS.items():
+        results = recognize_local([u.path(suffix) for u in english], options, engine="whisper")
+        rows[label] = [r["text"] for r in results]
+        segs[label] = [len(r["utterances"]) for r in results]
+    direct = DirectWhisper("tiny.en")
+    rows["direct 16 kHz whole (tiny.en)"] = [direct.decode(u.pcm(), RATE, "en") for u in english]
+    rows["direct 8k->16k whole (tiny.en)"] = [
+        direct.decode(u.pcm("8k.pcm"), 8000, "en") for u in english
+    ]
+    print("\n### Accuracy, English (WER, 12 utterances, Whisper tiny.en)\n")
+    print("| audio, path | WER | errors / words |")
+    print("|---|---:|---:|")
+    scores = {}
+    for label, hypotheses in rows.items():
+        result = score(references, [whisper_normalize(h) for h in hypotheses])
+        scores[label] = result
+        print(f"| {label} | {result.wer:.1%} | {result.errors} / {result.words} |")
+    for label, target in WHISPER_TARGET_WER.items():
+        wer = scores[label].wer
+        print(f"\nTarget: {label} WER <= {target:.0%}: {'met' if wer <= target else 'MISSED'}")
+    print("\nWhere the server's 16 kHz text differs from direct decoding:\n")
+    for i, utterance in enumerate(english):
+        server = whisper_normalize(rows["server 16 kHz"][i])
+        whole = whisper_normalize(rows["direct 16 kHz whole (tiny.en)"][i])
+        if server != whole:
+            print(f"- {utterance.name} ({segs['server 16 kHz'][i]} finals)")
+            print(f"  - ref:    {utterance.reference}\n  - server: {server}\n  - whole:  {whole}")
+    if not russian:
+        return
+    ru_refs = [u.reference for u in russian]
+    ru_rows: dict[str, list[str]] = {}
+    for label, (suffix, options) in LOCAL_VARIANTS.items():
+        results = recognize_local(
+            [u.path(suffix) for u in russian], (*options, "-l", "ru-RU"), engine="whisper"
+        )
+        ru_rows[label] = [r["text"] for r in results]
+    base = DirectWhisper("base")
+    ru_rows["direct 16 kHz whole (base)"] = [base.decode(u.pcm(), RATE, "ru") for u in russian]
+    print(f"\n### Accuracy, Russian ({len(russian)} utterances, Whisper base)\n")
+    print("| audio, path | WER | CER |")
+    print("|---|---:|---:|")
+    for label, hypotheses in ru_rows.items():
+        normalized = [whisper_normalize(h, "ru") for h in hypotheses]
+        wer = jiwer.wer(ru_refs, normalized)
+        cer = jiwer.cer(ru_refs, normalized)
+        print(f"| {label} | {wer:.1%} | {cer:.1%} |")
+    for i, utterance in enumerate(russian):
+        print(f"- {utterance.name}: ref `{utterance.reference}`")
+        print(f"  server `{whisper_normalize(ru_rows['server 16 kHz'][i], 'ru')}`")
+
+
+def last_speech_s(pcm: bytes) -> float:
+    """End of the last 10 ms frame >= 20 dB above the 10th-percentile frame RMS."""
+    frame = int(RATE * ONSET_FRAME_SECONDS)
+    samples = numpy.frombuffer(pcm, "<i2").astype(numpy.float64)
+    count = len(samples) // frame
+    frames = samples[: count * frame].reshape(count, frame)
+    level_db = 20 * numpy.log10(numpy.maximum(numpy.sqrt((frames**2).mean(axis=1)), 1.0))
+    loud = numpy.flatnonzero(level_db >= numpy.percentile(level_db, ONSET_PERCENTILE) + 20)
+    return float(loud[-1] + 1) * ONSET_FRAME_SECONDS if len(loud) else len(samples) / RATE
+
+
+def whisper_live(utterances: Sequence[Utterance]) -> None:
+    """One utterance at a time, paced at real time, partials on, 1 worker."""
+    with Server(1, engine="whisper") as server:
+        client = Client(server.endpoint)
+        try:
+            rows = []
+            for utterance in utterances:
+                pcm = utterance.pcm()
+                record = stream_pcm(client.stub, pcm, partials=True, paced=True)
+                start = record.sent[0]
+                onset = start + first_speech_s(pcm)
+                end = start + last_speech_s(pcm)
+                first = next((t for t, _ in record.partials if t >= onset), None)
+                final = record.final_arrivals[-1] if record.final_arrivals else None
+                times = [t for t, _ in record.partials]
+                gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+                rows.append(
+                    (
+                        utterance.name,
+                        None if first is None else first - onset,
+                        None if final is None else final - end,
+                        statistics.median(gaps) if gaps else None,
+                        len(record.partials),
+                    )
+                )
+        finally:
+            client.close()
+
+    def shown(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    print("\n### Live, paced at real time (1 stream, partials on)\n")
+    print(
+        "| utterance | first partial after speech start (s) | final after speech end (s) "
+        "| partial refresh, median (s) | partials |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for name, first, final, gap, count in rows:
+        print(f"| {name} | {shown(first)} | {shown(final)} | {shown(gap)} | {count} |")
+    for column, label in ((1, "first partial"), (2, "final")):
+        values = [row[column] for row in rows if row[column] is not None]
+        median = statistics.median(values)  # type: ignore[type-var]
+        verdict = "met" if median <= LIVE_TARGET_S else "MISSED"  # type: ignore[operator]
+        print(
+            f"\n{label}: median {median:.2f} s, max {max(values):.2f} s "  # type: ignore[type-var]
+            f"(target <= {LIVE_TARGET_S} s: {verdict})"
+        )
+    gaps = [row[3] for row in rows if row[3] is not None]
+    print(f"partial refresh: median of medians {statistics.median(gaps):.2f} s")  # type: ignore[type-var]
+
+
+def capacity_audio(utterances: Sequence[Utterance]) -> tuple[bytes, list[tuple[float, float]]]:
+    """Utterances one after another with 1 s of silence, up to CAPACITY_STREAM_S."""
+    parts: list[bytes] = []
+    spans: list[tuple[float, float]] = []  # (speech start, speech end) in the stream
+    position = 0.0
+    for utterance in utterances:
+        pcm = utterance.pcm()
+        if position + len(pcm) / (2 * RATE) > CAPACITY_STREAM_S and parts:
+            break
+        spans.append((position + first_speech_s(pcm), position + last_speech_s(pcm)))
+        parts += [pcm, bytes(2 * RATE)]
+        position += len(pcm) / (2 * RATE) + 1.0
+    return b"".join(parts), spans
+
+
+def whisper_capacity(utterances: Sequence[Utterance]) -> None:
+    """N paced streams at once on `serve --workers N`: do finals keep coming in time?"""
+    pcm, _ = capacity_audio(utterances)
+    audio_s = len(pcm) / (2 * RATE)
+    print(f"\n### Capacity: N streams at once, each {audio_s:.1f} s paced at real time\n")
+    print(
+        "| streams (workers) | partials | server CPU per audio s | final after speech end, "
+        "median / max (s) | finals late > 2 s | end of stream lag (s) |"
+    )
+    print("|---:|---|---:|---:|---:|---:|")
+    for streams, partials in ((1, False), (1, True), (2, True), (3, True)):
+        with Server(streams, engine="whisper") as server:
+            client = Client(server.endpoint)
+            try:
+                before = server.cpu_times()
+                with ThreadPoolExecutor(max_workers=streams) as pool:
+                    records = list(
+                        pool.map(
+                            lambda stub: stream_pcm(stub, pcm, partials=partials, paced=True),  # noqa: B023
+                            [client.stub] * streams,
+                        )
+                    )
+                cpu = cpu_delta(before, server.cpu_times())
+            finally:
+                client.close()
+        latencies: list[float] = []
+        lags = []
+        for record in records:
+            start = record.sent[0]
+            for end, arrival in zip(record.final_ends, record.final_arrivals, strict=True):
+                if end is not None:
+                    latencies.append(arrival - (start + end))
+            lags.append(record.closed - record.sent[-1])
+        late = sum(1 for x in latencies if x > 2.0)
+        print(
+            f"| {streams} | {'on' if partials else 'off'} | {cpu / (audio_s * streams):.3f} "
+            f"| {statistics.median(latencies):.2f} / {max(latencies):.2f} "
+            f"| {late} of {len(latencies)} | {max(lags):.2f} |"
+        )
+    print(
+        "\n(a final's latency: its arrival minus when the audio up to the end of its last "
+        "word was sent, from the word timings; a stream keeps real time when its finals stay "
+        "within about a second and a half and the lag at its end does not grow)"
+    )
+
+
+def whisper_startup(repeat: int) -> None:
+    serve_times = []
+    for _ in range(repeat):
+        with Server(2, engine="whisper") as server:
+            serve_times.append(server.startup_s)
+    local_times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        done = subprocess.run(
+            [STTCLI, "recognize", "--local", str(SAMPLE)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        local_times.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+    print("\n### Start-up\n")
+    print(
+        f"- `serve --workers 2` (launch to 'listening on'): median "
+        f"{statistics.median(serve_times):.2f} s (runs: "
+        f"{', '.join(f'{t:.2f}' for t in serve_times)})"
+    )
+    median = statistics.median(local_times)
+    print(
+        f"- `sttcli recognize --local samples/speech.wav` (7.9 s of audio), the whole command: "
+        f"median {median:.2f} s (runs: {', '.join(f'{t:.2f}' for t in local_times)}); "
+        f"target <= 3 s: {'met' if median <= 3.0 else 'MISSED'}"
+    )
+
+
+def whisper_main(corpus: Path, parts: set[str], repeat: int) -> None:
+    english = load_corpus(corpus)
+    russian = load_russian(corpus)
+    print(f"# sttcli Whisper engine benchmark: {len(english)} English, {len(russian)} Russian")
+    print(f"python {sys.version.split()[0]}, {STTCLI}; {load_line('at start')}")
+    if "wer" in parts:
+        section("Accuracy", lambda: whisper_accuracy(english, russian))
+    if "latency" in parts:
+        section("Live", lambda: whisper_live(english))
+    if "capacity" in parts:
+        section("Capacity", lambda: whisper_capacity(english))
+    if "startup" in parts:
+        section("Start-up", lambda: whisper_startup(repeat))
+
+
 # -- main ------------------------------------------------------------------
 
 
@@ -644,15 +944,27 @@ def main() -> None:
     parser.add_argument("corpus", type=Path, help="the corpus directory (holds manifest.tsv)")
     parser.add_argument("--repeat", type=int, default=3, help="speed rounds (median)")
     parser.add_argument(
-        "--parts", default="wer,speed,latency", help="comma-separated: wer, speed, latency"
+        "--parts",
+        default=None,
+        help="comma-separated: wer, speed, latency (pocketsphinx); "
+        "wer, latency, capacity, startup (whisper)",
     )
+    parser.add_argument("--engine", choices=("whisper", "pocketsphinx"), default="whisper")
     args = parser.parse_args()
-    parts = set(args.parts.split(","))
-    unknown = parts - {"wer", "speed", "latency"}
+    known = (
+        {"wer", "latency", "capacity", "startup"}
+        if args.engine == "whisper"
+        else {"wer", "speed", "latency"}
+    )
+    parts = set(args.parts.split(",")) if args.parts else known
+    unknown = parts - known
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
     # SIGTERM unwinds like Ctrl-C, so every `with Server` stops its server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    if args.engine == "whisper":
+        whisper_main(args.corpus, parts, args.repeat)
+        return
 
     utterances = load_corpus(args.corpus)
     audio_s = sum(u.duration_s for u in utterances)

@@ -29,7 +29,7 @@ PYTHON = sys.executable
 STTCLI = str(Path(sys.executable).parent / "sttcli")
 TARGET_RATIO = 1.5
 # Modules `sttcli --version` must not import (a package counts with its submodules).
-HEAVY = ("grpc", "google.protobuf", "rich", "pocketsphinx", "importlib.metadata")
+HEAVY = ("grpc", "google.protobuf", "rich", "pocketsphinx", "importlib.metadata", "av", "numpy")
 
 COMMANDS: dict[str, list[str]] = {
     'python -c "import click"': [PYTHON, "-c", "import click"],

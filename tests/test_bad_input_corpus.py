@@ -101,8 +101,13 @@ def _directory(tmp_path: Path) -> list[str]:
 
 
 def _bad_wav(tmp_path: Path) -> list[str]:
-    (tmp_path / "stereo.wav").write_bytes(wav(bytes(6400), channels=2))
-    return [str(tmp_path / "stereo.wav")]
+    (tmp_path / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
+    return [str(tmp_path / "broken.wav")]
+
+
+def _bad_mp3(tmp_path: Path) -> list[str]:
+    (tmp_path / "tagged.mp3").write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x10garbage")
+    return [str(tmp_path / "tagged.mp3")]
 
 
 BAD_NUMBERS = ("nan", "inf", "-inf", "1e308")
@@ -111,7 +116,8 @@ CASES = [
     Case("missing file", _missing, 2, "no such file"),
     Case("empty file", _empty, 2, "empty.wav"),
     Case("a directory", _directory, 2, "directory"),
-    Case("stereo WAV", _bad_wav, 2, "stereo.wav"),
+    Case("broken WAV header", _bad_wav, 2, "broken.wav"),
+    Case("MP3 that is not", _bad_mp3, 2, "tagged.mp3"),
     Case("empty stdin", lambda _: ["-"], 2, "empty input", stdin=b""),
     Case("-o is the input", _output_is_input, 2, "is an input", unchanged=_input_intact("a.wav")),
     Case(

@@ -74,8 +74,8 @@ def test_failures_are_per_input_with_lines_a_summary_and_the_first_exit_code(
     server: FaultServer, tmp_path: Path
 ) -> None:
     good, served_badly = make_inputs(tmp_path, "kilo", "lima")
-    stereo = tmp_path / "stereo.wav"
-    stereo.write_bytes(wav(bytes(800), channels=2))
+    stereo = tmp_path / "broken.mp3"
+    stereo.write_bytes(b"ID3\x03" + bytes(800))  # a tag and no audio: nothing to decode
     missing = str(tmp_path / "missing.wav")
     server.plan = [None, Fault("unavailable", after=1)]
     result = against(

@@ -1,4 +1,4 @@
-"""End to end on real speech: pocketsphinx behind `--local` and `sttcli serve`.
+"""End to end on real speech: pocketsphinx behind `--local` and `sttcli serve --engine`.
 
 The sample (samples/speech.wav, made with espeak-ng) says "please call me back
 at ten thirty tomorrow morning", a pause, "the weather is nice today". The
@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import numpy
 import pytest
@@ -43,12 +45,24 @@ def served() -> Iterator[str]:
     """`sttcli serve --port 0` as a user starts it; yields its address."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
-        [sys.executable, "-m", "sttcli", "serve", "--port", "0", "--workers", "2"],
+        [
+            sys.executable,
+            "-m",
+            "sttcli",
+            "serve",
+            "--engine",
+            "pocketsphinx",
+            "--port",
+            "0",
+            "--workers",
+            "2",
+        ],
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
     assert process.stderr is not None
+    assert process.stderr.readline().startswith("engine pocketsphinx")
     first = process.stderr.readline()
     assert first.startswith("listening on 127.0.0.1:"), first
     try:
@@ -60,7 +74,7 @@ def served() -> Iterator[str]:
 
 
 def test_local_recognizes_the_sample_with_no_network_and_no_credentials() -> None:
-    result = run_cli("recognize", "--local", str(SAMPLE))
+    result = run_cli("recognize", "--local", "--local-engine", "pocketsphinx", str(SAMPLE))
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"{FIRST}\n{SECOND}\n"
 
@@ -141,3 +155,65 @@ def test_an_utterance_cut_for_length_keeps_its_timeline(monkeypatch: pytest.Monk
     starts = [w.start_s for w in words]
     assert starts == sorted(starts)
     assert words[-1].end_s > 6.0  # "today", near the end of the sample
+
+
+def _as_recording(path: Path, container: str, codec: str, **options: Any) -> Path:
+    """The sample as a user's recording: 44.1 kHz stereo, in `container`."""
+    from support.tones import encode
+
+    stereo = numpy.repeat(numpy.frombuffer(pcm(44100), dtype="<i2"), 2).tobytes()
+    encode(
+        stereo,
+        path,
+        container=container,
+        codec=codec,
+        rate=44100,
+        layout="stereo",
+        in_channels=2,
+        **options,
+    )
+    return path
+
+
+RECORDINGS = {
+    "mp3": ("mp3", "libmp3lame", {}),
+    "m4a": ("ipod", "aac", {"options": {"movflags": "faststart"}}),
+    "flac": ("flac", "flac", {}),
+    "wav": ("wav", "pcm_s16le", {}),
+    "mkv": ("matroska", "libmp3lame", {"video": True}),
+}
+
+
+def _words(served: str, *args: str, input: bytes | None = None) -> list[str]:
+    result = run_cli(
+        "recognize", "--endpoint", served, "--insecure", "-f", "json", *args, input=input
+    )
+    assert result.exit_code == 0, result.stderr
+    return str(json.loads(result.stdout)["text"]).split()
+
+
+def _within_one_word(heard: list[str], reference: list[str]) -> bool:
+    import difflib
+
+    matcher = difflib.SequenceMatcher(a=reference, b=heard)
+    edits = sum(
+        max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"
+    )
+    return edits <= 1
+
+
+@pytest.mark.parametrize("kind", RECORDINGS)
+def test_a_recording_gives_the_transcript_of_the_16k_wav(
+    served: str, tmp_path: Path, kind: str
+) -> None:
+    container, codec, options = RECORDINGS[kind]
+    path = _as_recording(tmp_path / f"speech.{kind}", container, codec, **options)
+    reference = _words(served, str(SAMPLE))
+    assert _within_one_word(_words(served, str(path)), reference)
+    if kind != "m4a":
+        assert _within_one_word(_words(served, "-", input=path.read_bytes()), reference)
+
+
+def test_opus_on_the_wire_gives_the_transcript_of_lpcm(served: str) -> None:
+    reference = _words(served, str(SAMPLE))
+    assert _within_one_word(_words(served, "--send-as", "oggopus", str(SAMPLE)), reference)

@@ -64,16 +64,7 @@ def test_a_wav_header_alone_on_stdin_is_bad_input(stt_server: ScriptedServer) ->
     assert stt_server.calls == []
 
 
-# -- Ogg Opus stays one session ---------------------------------------------------
-
-
-def test_ogg_opus_longer_than_a_session_is_refused_with_a_hint(
-    stt_server: ScriptedServer,
-) -> None:
-    result = against(stt_server.address, "--max-session-seconds", "1", str(DATA / "weather.ogg"))
-    assert result.exit_code == 3
-    assert "Ogg Opus input is longer than one session" in result.stderr
-    assert "convert it with: sox" in result.stderr
+# -- Ogg Opus sent as it is: one session ---------------------------------------------------
 
 
 def test_ogg_opus_is_retried_while_nothing_is_final() -> None:

@@ -254,7 +254,7 @@ def test_without_the_local_extra_serve_says_what_to_install(
     monkeypatch.setattr(
         importlib.util,
         "find_spec",
-        lambda name, *args: None if name == "pocketsphinx" else real(name, *args),
+        lambda name, *args: None if name == "faster_whisper" else real(name, *args),
     )
     for args in (["serve", "--port", "0"], ["recognize", "--local", "x.wav"]):
         result = run_cli(*args)

@@ -29,7 +29,7 @@ class OneDecoder:
         self.languages = self.inner.languages
         self.free = threading.Semaphore(1)
 
-    def open(self, sample_rate: int, *, partials: bool) -> EngineSession:
+    def open(self, sample_rate: int, *, partials: bool, language: str = "") -> EngineSession:
         self.free.acquire()
         return _Released(self.inner.open(sample_rate, partials=partials), self.free)
 
@@ -169,7 +169,7 @@ class _Stopping:
     name = "stopping"
     languages = ("en-US",)
 
-    def open(self, sample_rate: int, *, partials: bool) -> EngineSession:
+    def open(self, sample_rate: int, *, partials: bool, language: str = "") -> EngineSession:
         raise EngineStopped("the server is stopping")
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from support.audio import markers, wav
 from support.cli import run_cli, spawn, spawn_against
 from support.scripted import Reply, ScriptedServer, response
 
-from sttcli.commands import recognize
+from sttcli.commands import serve
 from sttcli.server.synthetic import SyntheticEngine
 
 
@@ -109,12 +109,12 @@ def test_a_signal_while_the_local_server_starts_is_a_clean_interruption(
     audio = tmp_path / "a.wav"
     audio.write_bytes(wav(markers("alpha")))
 
-    def engine_interrupted_while_starting(workers: int) -> SyntheticEngine:
+    def engine_interrupted_while_starting(name: str, workers: int, **_: object) -> SyntheticEngine:
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)  # the handler runs here, in the middle of the start-up
         return SyntheticEngine()
 
-    monkeypatch.setattr(recognize, "_local_engine", engine_interrupted_while_starting)
+    monkeypatch.setattr(serve, "make_engine", engine_interrupted_while_starting)
     result = run_cli("recognize", "--local", str(audio))
     assert result.exit_code == 130
     assert result.stderr == "sttcli: interrupted\n"

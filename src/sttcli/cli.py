@@ -83,15 +83,33 @@ def main() -> None:
 @click.option(
     "-r",
     "--rate",
+    type=click.IntRange(min=1000, max=768000),
+    metavar="HZ",
+    help="Sample rate of raw LPCM input, any rate (headers give their own).  [default: 48000]",
+)
+@click.option(
+    "--channels",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    help="Channels of raw LPCM input, interleaved; downmixed to mono.",
+)
+@click.option(
+    "--send-rate",
     type=click.Choice(RATES),
-    help="Sample rate of raw LPCM input (a WAV header gives its own).  [default: 48000]",
+    help="Rate sent, resampling if needed.  [default: the input's if the API takes it, else 16000]",
+)
+@click.option(
+    "--send-as",
+    type=click.Choice(("lpcm", "oggopus")),
+    default="lpcm",
+    help="Send PCM as is, or encode it to Ogg Opus (about a tenth of the bytes).",
 )
 @click.option(
     "-e",
     "--encoding",
     type=click.Choice(("auto", "lpcm", "oggopus")),
     default="auto",
-    help="Input encoding; auto reads WAV and Ogg headers.",
+    help="Input encoding; auto tells formats by their magic numbers, raw LPCM otherwise.",
 )
 @click.option(
     "--chunk-size", type=int, default=4000, metavar="BYTES", help="Audio bytes per message."
@@ -130,6 +148,17 @@ def main() -> None:
     "--local",
     is_flag=True,
     help="Recognize offline with the embedded engine (needs sttcli[local]).",
+)
+@click.option(
+    "--local-engine",
+    type=click.Choice(("whisper", "pocketsphinx")),
+    default="whisper",
+    help="The engine of --local.",
+)
+@click.option(
+    "--local-model-dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="A CTranslate2 Whisper model directory for --local.",
 )
 @click.option("--insecure", is_flag=True, help="Plaintext channel, for local servers.")
 @click.option("--ca-file", metavar="PATH", help="PEM roots to verify the server with.")
@@ -210,8 +239,9 @@ def main() -> None:
 def recognize(ctx: click.Context, /, **params: Any) -> None:
     """Recognize speech in AUDIO files (or stdin, as '-').
 
-    AUDIO is raw 16-bit LPCM, WAV or Ogg Opus. With no AUDIO, piped stdin is
-    read. Credentials come from the first of: the flags; YC_API_KEY,
+    AUDIO is any recording FFmpeg decodes (MP3, M4A, FLAC, Ogg, WAV, AIFF,
+    AMR, video files), or raw 16-bit LPCM. With no AUDIO, piped stdin is read.
+    Credentials come from the first of: the flags; YC_API_KEY,
     YC_IAM_TOKEN, IAM_TOKEN, YC_SERVICE_ACCOUNT_KEY_FILE; a yc profile; the
     metadata service of a Yandex Cloud VM (see `sttcli auth`).
     """
@@ -267,13 +297,22 @@ def auth(**params: Any) -> None:
     "--port", type=click.IntRange(0, 65535), default=50051, help="Port; 0 picks a free one."
 )
 @click.option(
-    "--workers", type=click.IntRange(1, 64), default=4, help="Streams recognized at once."
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    show_default="one per core",
+    help="Streams recognized at once, one process each.",
 )
 @click.option(
     "--engine",
-    type=click.Choice(("pocketsphinx", "synthetic")),
-    default="pocketsphinx",
+    type=click.Choice(("whisper", "pocketsphinx", "synthetic")),
+    default="whisper",
     help="Recognizer behind the server.",
+)
+@click.option(
+    "--model-dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="A CTranslate2 Whisper model directory to use for every language (--engine whisper).",
 )
 @click.option("--api-key", metavar="KEY", help="Require 'authorization: Api-Key KEY'.")
 @click.option("--iam-token", metavar="TOKEN", help="Require 'authorization: Bearer TOKEN'.")
@@ -291,7 +330,8 @@ def auth(**params: Any) -> None:
 def serve(**params: Any) -> None:
     """Run a SpeechKit-compatible server on an offline engine.
 
-    Prints 'listening on HOST:PORT' on stderr when ready. Ctrl-C or SIGTERM
+    Prints the engine and its model, then 'listening on HOST:PORT', on stderr
+    when ready. Ctrl-C or SIGTERM
     stops it, giving running streams a moment to finish.
     """
 

@@ -6,7 +6,7 @@
     ├── CredentialError           2   a key file or yc config that cannot be used
     │   ├── CredentialRefused     4   IAM (or yc) refused to issue a token
     │   └── CredentialUnreachable 6   IAM or the metadata service did not answer
-    ├── SessionLimitError         3   input that cannot be split into sessions (Ogg Opus)
+    ├── SessionLimitError         3   input that cannot be split into sessions (Ogg Opus on a pipe)
     ├── ServiceError              3-7 a gRPC status: see EXIT_CODE_BY_STATUS
     └── Interrupted               130 Ctrl-C (SIGINT), 143 SIGTERM
     OutputError                   2   results cannot be written (stdout or -o closed or full)

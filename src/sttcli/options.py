@@ -40,8 +40,13 @@ class StreamSettings:
     # Seconds a stalled stdin may stay silent before sttcli sends silence for
     # it (SpeechKit drops a stream after 5 s without audio); 0 disables.
     keepalive_silence: float = 3.0
+    # What goes on the wire for PCM: "lpcm" as it is, or "oggopus" encoded by
+    # the client (each session a fresh Ogg stream). Ogg Opus input stays as it is.
+    send_as: str = "lpcm"
 
     def __post_init__(self) -> None:
+        if self.send_as not in ("lpcm", "oggopus"):
+            raise UsageError("--send-as must be lpcm or oggopus")
         if not 1 <= self.chunk_size <= MAX_CHUNK_SIZE:
             raise UsageError(f"--chunk-size must be between 1 and {MAX_CHUNK_SIZE} bytes")
         if self.speed < 0:

@@ -102,6 +102,26 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True)
+class SourceInfo:
+    """What an input held, before anything was done to it for the wire."""
+
+    format: str  # "WAV", "MP3", "Ogg Opus", "raw LPCM"...
+    codec: str  # FFmpeg's codec name: "pcm_s16le", "mp3", "opus"...
+    rate: int
+    channels: int
+    decoded: bool  # False: sent as it is (zero-copy)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "codec": self.codec,
+            "rate": self.rate,
+            "channels": self.channels,
+            "decoded": self.decoded,
+        }
+
+
+@dataclass(frozen=True)
 class InputResult:
     """Everything recognized for one input, and how it ended."""
 
@@ -111,6 +131,7 @@ class InputResult:
     error: ErrorInfo | None = None
     sessions: int = 0
     retries: int = 0
+    source: SourceInfo | None = None
 
     @property
     def text(self) -> str:
@@ -131,6 +152,7 @@ class InputResult:
             "error": self.error.to_json() if self.error else None,
             "sessions": self.sessions,
             "retries": self.retries,
+            "source": self.source.to_json() if self.source else None,
         }
 
 

@@ -18,6 +18,7 @@ import grpc
 
 from sttcli._proto import stt_service_pb2 as pb
 from sttcli._proto import stt_service_pb2_grpc as rpc
+from sttcli.server.engine import Engine
 from sttcli.server.servicer import Limits, SttServicer
 from sttcli.server.synthetic import SyntheticEngine
 from support.proxy import Proxy
@@ -86,9 +87,15 @@ class FaultyServicer(rpc.SttServiceServicer):
 
 
 class FaultServer:
-    def __init__(self, *, limits: Limits | None = None, word_timings: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        word_timings: bool = True,
+        engine: Engine | None = None,
+    ) -> None:
         self._proxy: list[Proxy] = []
-        engine = SyntheticEngine(word_timings=word_timings)
+        engine = engine or SyntheticEngine(word_timings=word_timings)
         self.servicer = FaultyServicer(SttServicer(engine, limits=limits), self._proxy)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
         rpc.add_SttServiceServicer_to_server(self.servicer, self.server)

@@ -26,10 +26,11 @@ class RecordingEngine:
         self.closed = 0
         self.lock = threading.Lock()
 
-    def open(self, sample_rate: int, *, partials: bool) -> EngineSession:
+    def open(self, sample_rate: int, *, partials: bool, language: str = "") -> EngineSession:
         with self.lock:
             self.opened += 1
-        return _RecordedSession(self, self.inner.open(sample_rate, partials=partials))
+        inner = self.inner.open(sample_rate, partials=partials, language=language)
+        return _RecordedSession(self, inner)
 
     def close(self) -> None:
         self.inner.close()

@@ -2,8 +2,11 @@
 
 `sniff()` is pure: it looks at a prefix of the input and either answers or says
 how many bytes it needs, so the same code serves files, pipes and property-based
-tests. A WAV header is parsed chunk by chunk (fmt, then data) and stripped; an
-Ogg stream must carry Opus; anything else is headerless 16-bit LPCM.
+tests. Formats are told by their magic numbers, never by letting a decoder
+guess. A 16-bit mono WAV at a rate the API accepts, and Ogg Opus, go on the
+wire as they are (`AudioFormat`); other containers and codecs are decoded
+(`Container`, see `sttcli.audio.decode`); anything else is headerless 16-bit
+LPCM.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class RateSource(enum.Enum):
     OPTION = "--rate"
     DEFAULT = "API default"
     OPUS = "Ogg Opus"
+    DECODED = "decoded"
 
 
 @dataclass(frozen=True)
@@ -54,16 +58,18 @@ class AudioFormat:
 
 
 @dataclass(frozen=True)
+class Container:
+    """Audio that FFmpeg decodes before it is sent: `kind` for people, `demuxer` for FFmpeg."""
+
+    kind: str
+    demuxer: str
+
+
+@dataclass(frozen=True)
 class NeedMore:
     """`sniff()` needs a prefix of at least `size` bytes to decide."""
 
     size: int
-
-
-def conversion_hint(name: str) -> str:
-    target = "OUTPUT.wav" if name == "-" else f"{_stem(name)}.16k.wav"
-    source = "INPUT" if name == "-" else name
-    return f"convert it with: sox {source} -r 16000 -c 1 -b 16 -e signed-integer {target}"
 
 
 def sniff(
@@ -73,14 +79,15 @@ def sniff(
     name: str,
     encoding: str = "auto",
     rate: int | None = None,
-) -> AudioFormat | NeedMore:
-    """Classify an input from its first bytes; raise BadInput for audio we cannot send.
+) -> AudioFormat | Container | NeedMore:
+    """Classify an input from its first bytes; raise BadInput for input we cannot use.
 
     `encoding` is "auto", "lpcm" or "oggopus" (the --encoding option); `rate`
-    is --rate, or None.
+    is --rate, or None. Raw LPCM may have any rate: the caller resamples what
+    the API does not accept.
     """
-    if rate is not None and rate not in SUPPORTED_RATES:
-        raise BadInput(f"{name}: sample rate {rate} Hz is not accepted; use 8000, 16000 or 48000")
+    if rate is not None and rate <= 0:
+        raise BadInput(f"{name}: sample rate {rate} Hz is not a rate")
     if len(prefix) < 12 and not at_eof:
         return NeedMore(12)
     if not prefix:
@@ -92,31 +99,85 @@ def sniff(
     if encoding == "oggopus":
         raise BadInput(f"{name}: not an Ogg stream, but --encoding oggopus was given")
     if encoding == "auto":
-        _refuse_other_containers(prefix, name)
+        container = _container(prefix, name)
+        if container is not None:
+            return container
     if rate is None:
         return AudioFormat(Encoding.LPCM, DEFAULT_RATE, RateSource.DEFAULT)
     return AudioFormat(Encoding.LPCM, rate, RateSource.OPTION)
 
 
-def _refuse_other_containers(prefix: bytes, name: str) -> None:
-    """Compressed files sent as raw PCM would be recognized as noise: say so instead."""
-    kind = None
-    if prefix[:3] == b"ID3":
-        kind = "MP3"
-    elif prefix[:4] == b"fLaC":
-        kind = "FLAC"
-    elif prefix[:4] == b"RIFF":
-        kind = "a RIFF file that is not WAVE"
-    if kind:
-        raise BadInput(
-            f"{name}: looks like {kind}, which streaming recognition does not accept; "
-            f"{conversion_hint(name)} (or pass --encoding lpcm to send it as raw PCM anyway)"
-        )
+# Magic numbers at offset 0, and the FFmpeg demuxer for each.
+_MAGIC = (
+    (b"ID3", "MP3", "mp3"),
+    (b"fLaC", "FLAC", "flac"),
+    (b"\x1a\x45\xdf\xa3", "Matroska/WebM", "matroska"),
+    (b"#!AMR\n", "AMR", "amr"),
+    (b"#!AMR-WB\n", "AMR-WB", "amr"),
+)
+_MPEG_BITRATE_BAD = (0, 15)
+
+
+def _container(prefix: bytes, name: str) -> Container | None:
+    for magic, kind, demuxer in _MAGIC:
+        if prefix.startswith(magic):
+            return Container(kind, demuxer)
+    if prefix[4:8] == b"ftyp":
+        return Container("MP4", "mov")
+    if prefix[:4] == b"FORM" and prefix[8:12] in (b"AIFF", b"AIFC"):
+        return Container("AIFF", "aiff")
+    if prefix[:4] == b"RIFF":
+        if prefix[8:12] == b"AVI ":
+            return Container("AVI", "avi")
+        raise BadInput(f"{name}: a RIFF file that is neither WAVE nor AVI, not audio we know")
+    return _frame_sync(prefix)
+
+
+def _frame_sync(prefix: bytes) -> Container | None:
+    """MPEG audio (an MP3 with no ID3 tag) or ADTS AAC: a frame header at offset 0.
+
+    Eleven set bits alone could be the start of raw PCM, so the header's
+    fields must be valid too, and a second header must follow the first
+    where its length can be computed (MPEG Layer III) and the prefix holds it.
+    """
+    if len(prefix) < 4 or prefix[0] != 0xFF or prefix[1] & 0xE0 != 0xE0:
+        return None
+    version = (prefix[1] >> 3) & 3
+    layer = (prefix[1] >> 1) & 3
+    if layer == 0:  # ADTS (MPEG-2/4 AAC): a 12-bit sync, then the MPEG version bit
+        sampling_index = (prefix[2] >> 2) & 0xF
+        if prefix[1] & 0xF0 != 0xF0 or sampling_index > 12:
+            return None
+        return Container("AAC (ADTS)", "aac")
+    bitrate_index = prefix[2] >> 4
+    rate_index = (prefix[2] >> 2) & 3
+    if version == 1 or bitrate_index in _MPEG_BITRATE_BAD or rate_index == 3:
+        return None
+    if layer == 1:  # Layer III: check that the next frame starts where this one ends
+        length = _layer3_frame_length(version, bitrate_index, rate_index, prefix[2] >> 1 & 1)
+        following = prefix[length : length + 2]
+        if len(following) == 2 and (following[0] != 0xFF or following[1] & 0xE0 != 0xE0):
+            return None
+    return Container("MP3" if layer == 1 else "MPEG audio", "mp3")
+
+
+_LAYER3_KBPS = {
+    3: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),  # MPEG-1
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),  # MPEG-2
+}
+_MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+def _layer3_frame_length(version: int, bitrate_index: int, rate_index: int, padding: int) -> int:
+    kbps = _LAYER3_KBPS[3 if version == 3 else 2][bitrate_index]
+    rate = _MPEG_RATES[version][rate_index]
+    per_frame = 144 if version == 3 else 72
+    return per_frame * kbps * 1000 // rate + padding
 
 
 def _parse_wav(
     prefix: bytes, *, at_eof: bool, name: str, rate: int | None
-) -> AudioFormat | NeedMore:
+) -> AudioFormat | Container | NeedMore:
     fmt: tuple[int, int, int, int] | None = None
     offset = 12
     while True:
@@ -153,32 +214,18 @@ def _read_fmt(prefix: bytes, body: int, size: int, name: str) -> tuple[int, int,
 
 def _wav_format(
     fmt: tuple[int, int, int, int], body: int, size: int, *, name: str, rate: int | None
-) -> AudioFormat:
+) -> AudioFormat | Container:
+    """The zero-copy WAV (16-bit PCM mono at a rate the API takes), or one to decode."""
     tag, channels, sample_rate, bits = fmt
-    problems = []
-    if tag != _PCM:
-        problems.append("not PCM")
-    if bits != 16:
-        problems.append(f"{bits}-bit")
-    if channels != 1:
-        problems.append(f"{channels} channels")
-    if problems:
-        raise BadInput(
-            f"{name}: WAV must be 16-bit PCM mono, this one is {', '.join(problems)}; "
-            f"{conversion_hint(name)}"
-        )
-    if sample_rate not in SUPPORTED_RATES:
-        raise BadInput(
-            f"{name}: WAV sample rate {sample_rate} Hz is not accepted (8000, 16000 or 48000); "
-            f"{conversion_hint(name)}"
-        )
+    if tag != _PCM or bits != 16 or channels != 1 or sample_rate not in SUPPORTED_RATES:
+        return Container("WAV", "wav")
     if rate is not None and rate != sample_rate:
         raise BadInput(f"{name}: --rate {rate} contradicts the WAV header ({sample_rate} Hz)")
     data_size = None if size in _UNKNOWN_SIZES else size
     return AudioFormat(Encoding.LPCM, sample_rate, RateSource.HEADER, body, data_size)
 
 
-def _sniff_ogg(prefix: bytes, *, at_eof: bool, name: str) -> AudioFormat | NeedMore:
+def _sniff_ogg(prefix: bytes, *, at_eof: bool, name: str) -> AudioFormat | Container | NeedMore:
     if len(prefix) < 27:
         return _need(27, at_eof, name)
     segments = prefix[26]
@@ -188,18 +235,10 @@ def _sniff_ogg(prefix: bytes, *, at_eof: bool, name: str) -> AudioFormat | NeedM
     magic = prefix[first_packet : first_packet + 8]
     if magic == b"OpusHead":
         return AudioFormat(Encoding.OGG_OPUS, OPUS_RATE, RateSource.OPUS)
-    codec = "Vorbis" if magic[1:7] == b"vorbis" else "not Opus"
-    raise BadInput(
-        f"{name}: Ogg {codec} is not accepted, only Ogg Opus or LPCM; {conversion_hint(name)}"
-    )
+    return Container("Ogg Vorbis" if magic[1:7] == b"vorbis" else "Ogg", "ogg")
 
 
 def _need(size: int, at_eof: bool, name: str) -> NeedMore:
     if at_eof:
         raise BadInput(f"{name}: truncated header, the input ends inside it")
     return NeedMore(size)
-
-
-def _stem(name: str) -> str:
-    base = name.rsplit("/", 1)[-1]
-    return base.rsplit(".", 1)[0] if "." in base else base

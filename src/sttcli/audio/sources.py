@@ -1,6 +1,9 @@
 """Audio inputs as positioned byte streams that a session can rewind.
 
-Positions count bytes of the audio payload (after a WAV header). A file is
+`AudioSource` is the one interface the session layer uses, whatever the
+input: a zero-copy file or pipe (its bytes go on the wire as they are), or a
+decoded one (`sttcli.audio.decode`: PCM at the rate sent). Positions count
+bytes of the audio payload (after a WAV header; of the PCM when decoded). A file is
 re-read by seeking; a pipe (stdin, a FIFO) keeps what it has delivered since
 the last `release()` in memory, which the session layer bounds to one session.
 A pipe that stalls is kept alive with silence, which then belongs to the
@@ -16,10 +19,23 @@ import stat
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import BinaryIO, Protocol
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from sttcli.audio.sniff import AudioFormat, NeedMore, sniff
+from sttcli.audio.sniff import (
+    OPUS_RATE,
+    SUPPORTED_RATES,
+    AudioFormat,
+    Container,
+    Encoding,
+    NeedMore,
+    sniff,
+)
 from sttcli.errors import BadInput
+from sttcli.results import SourceInfo
+
+if TYPE_CHECKING:
+    from sttcli.audio.decode import DecodeRequest
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +46,8 @@ _SNIFF_BLOCK = 4096
 
 class AudioSource(Protocol):
     name: str
-    format: AudioFormat
+    format: AudioFormat  # what `read()` returns
+    origin: SourceInfo  # what the input held
 
     @property
     def length(self) -> int | None:
@@ -67,6 +84,7 @@ class FileSource:
     def __init__(self, name: str, file: BinaryIO, audio: AudioFormat, size: int) -> None:
         self.name = name
         self.format = audio
+        self.origin = zero_copy_info(audio)
         self._file = file
         self._start = audio.header_size
         payload = size - audio.header_size
@@ -190,6 +208,15 @@ def _raw_reader(file: BinaryIO) -> Callable[[int], bytes]:
     return lambda size: os.read(descriptor, size)
 
 
+class BlockReader(Protocol):
+    """What `PipeSource` needs of a reader: `sttcli.audio.decode.DecodingReader` has it too."""
+
+    @property
+    def finished(self) -> bool: ...
+
+    async def get(self, timeout: float | None = None) -> bytes: ...
+
+
 class PipeSource:
     """A pipe, with what it delivered since the last release kept for resending.
 
@@ -203,7 +230,7 @@ class PipeSource:
     def __init__(
         self,
         name: str,
-        reader: PipeReader,
+        reader: PipeReader | BlockReader,
         audio: AudioFormat,
         initial: bytes,
         *,
@@ -214,6 +241,7 @@ class PipeSource:
         self.name = name
         self._owner = owner  # the opened FIFO, when it is not stdin
         self.format = audio
+        self.origin = zero_copy_info(audio)
         self._reader = reader
         self._retained = bytearray()
         self._base = 0  # position of _retained[0]
@@ -309,6 +337,27 @@ class PipeSource:
             self._owner.close()
 
 
+def zero_copy_info(audio: AudioFormat) -> SourceInfo:
+    if audio.encoding is Encoding.OGG_OPUS:
+        return SourceInfo("Ogg Opus", "opus", OPUS_RATE, 1, decoded=False)
+    kind = "WAV" if audio.header_size else "raw LPCM"
+    return SourceInfo(kind, "pcm_s16le", audio.sample_rate, 1, decoded=False)
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How the audio is shaped for the wire: --send-rate, and raw input's --channels.
+
+    `session_seconds` and `session_bytes` are one session's limits: an Ogg
+    Opus file longer than that is decoded, so that it can be split.
+    """
+
+    send_rate: int | None = None
+    channels: int = 1
+    session_seconds: float | None = None
+    session_bytes: int | None = None
+
+
 async def open_source(
     name: str,
     *,
@@ -316,11 +365,17 @@ async def open_source(
     rate: int | None = None,
     keepalive_silence: float = 0.0,
     stdin: BinaryIO | None = None,
+    conversion: Conversion | None = None,
 ) -> AudioSource:
-    """Open a path (or `-` for stdin), sniff its format, and position it at the audio."""
+    """Open a path (or `-` for stdin), sniff its format, and position it at the audio.
+
+    Audio the API takes as it is comes back zero-copy; anything else comes
+    back decoded to mono PCM at the rate sent (`conversion`).
+    """
+    conversion = conversion or Conversion()
     if name == "-":
         stream = stdin if stdin is not None else sys.stdin.buffer
-        return await _open_pipe(name, stream, encoding, rate, keepalive_silence)
+        return await _open_pipe(name, stream, encoding, rate, keepalive_silence, conversion)
     try:
         file = await _open_in_thread(name)
     except FileNotFoundError:
@@ -336,9 +391,24 @@ async def open_source(
         if stat.S_ISDIR(mode):
             raise BadInput(f"{name}: is a directory, not an audio file")
         if not stat.S_ISREG(mode):  # a FIFO or a device: read it like stdin
-            return await _open_pipe(name, file, encoding, rate, keepalive_silence, owner=file)
+            return await _open_pipe(
+                name, file, encoding, rate, keepalive_silence, conversion, owner=file
+            )
         audio = _sniff_file(name, file, encoding, rate)
         size = os.fstat(file.fileno()).st_size
+        request = _decode_request(audio, conversion)
+        if request is None and isinstance(audio, AudioFormat):
+            if audio.encoding is Encoding.OGG_OPUS and _longer_than_a_session(
+                file, size, conversion
+            ):
+                log.info("%s: Ogg Opus longer than one session: decoded, to be split", name)
+                request = _request_for(Container("Ogg Opus", "ogg"), conversion)
+        if request is not None:
+            file.seek(0)
+            from sttcli.audio.decoded import open_decoded_file
+
+            return await open_decoded_file(name, file, request)
+        assert isinstance(audio, AudioFormat)
         if size <= audio.header_size or audio.data_size == 0:
             raise BadInput(f"{name}: no audio after the WAV header")
         return FileSource(name, file, audio, size)
@@ -382,7 +452,9 @@ async def _open_in_thread(name: str) -> BinaryIO:
     return await opened
 
 
-def _sniff_file(name: str, file: BinaryIO, encoding: str, rate: int | None) -> AudioFormat:
+def _sniff_file(
+    name: str, file: BinaryIO, encoding: str, rate: int | None
+) -> AudioFormat | Container:
     prefix = b""
     wanted = _SNIFF_BLOCK
     while True:
@@ -397,12 +469,58 @@ def _sniff_file(name: str, file: BinaryIO, encoding: str, rate: int | None) -> A
         wanted = max(result.size, wanted * 2)
 
 
+def _decode_request(audio: AudioFormat | Container, conversion: Conversion) -> DecodeRequest | None:
+    """None: the input goes on the wire as it is (zero-copy)."""
+    if isinstance(audio, Container):
+        return _request_for(audio, conversion)
+    if audio.encoding is Encoding.OGG_OPUS:
+        if conversion.send_rate is None:
+            return None
+        return _request_for(Container("Ogg Opus", "ogg"), conversion)
+    send_rate = conversion.send_rate
+    channels = conversion.channels if not audio.header_size else 1
+    if (
+        channels == 1
+        and audio.sample_rate in SUPPORTED_RATES
+        and send_rate in (None, audio.sample_rate)
+    ):
+        return None
+    from sttcli.audio.decode import raw_request
+
+    if audio.header_size:  # a 16-bit mono WAV, resampled to another --send-rate
+        return _request_for(Container("WAV", "wav"), conversion)
+    return raw_request(audio.sample_rate, channels, send_rate)
+
+
+def _request_for(container: Container, conversion: Conversion) -> DecodeRequest:
+    from sttcli.audio.decode import DecodeRequest
+
+    return DecodeRequest(container.kind, container.demuxer, conversion.send_rate)
+
+
+def _longer_than_a_session(file: BinaryIO, size: int, conversion: Conversion) -> bool:
+    """Does this Ogg Opus file hold more than one session? The last page's granule tells."""
+    if conversion.session_bytes is not None and size > conversion.session_bytes:
+        return True
+    if conversion.session_seconds is None:
+        return False
+    tail_start = max(0, size - 65536)
+    file.seek(tail_start)
+    tail = file.read()
+    page = tail.rfind(b"OggS")
+    if page < 0 or len(tail) < page + 14:
+        return False
+    granule = int.from_bytes(tail[page + 6 : page + 14], "little", signed=True)
+    return granule / OPUS_RATE > conversion.session_seconds
+
+
 async def _open_pipe(
     name: str,
     stream: BinaryIO,
     encoding: str,
     rate: int | None,
     keepalive_silence: float,
+    conversion: Conversion,
     owner: BinaryIO | None = None,
 ) -> PipeSource:
     reader = PipeReader(stream)
@@ -418,6 +536,19 @@ async def _open_pipe(
         if not isinstance(result, NeedMore):
             break
         wanted = result.size
+    request = _decode_request(result, conversion)
+    if request is not None:
+        from sttcli.audio.decoded import open_decoded
+
+        return await open_decoded(
+            name,
+            _pipe_file(reader, prefix, at_eof),
+            replace(request, from_pipe=True),
+            keepalive_silence=keepalive_silence,
+            owner=owner,
+            owner_reader=reader,
+        )
+    assert isinstance(result, AudioFormat)
     return PipeSource(
         name,
         reader,
@@ -427,3 +558,17 @@ async def _open_pipe(
         keepalive_silence=keepalive_silence,
         owner=owner,
     )
+
+
+def _pipe_file(reader: PipeReader, prefix: bytes, at_eof: bool) -> object:
+    """The pipe as a file the decoder thread reads: its blocks come through the event loop."""
+    from sttcli.audio.decode import PipeFile
+
+    loop = asyncio.get_running_loop()
+
+    def next_block() -> bytes:
+        if at_eof:
+            return b""
+        return asyncio.run_coroutine_threadsafe(reader.get(), loop).result()
+
+    return PipeFile(prefix, next_block)

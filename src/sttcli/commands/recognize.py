@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from sttcli import stdio, wire
-from sttcli.audio.sniff import RateSource
-from sttcli.audio.sources import AudioSource, open_source
+from sttcli.audio.plan import describe
+from sttcli.audio.sniff import OPUS_RATE, AudioFormat, Encoding, RateSource
+from sttcli.audio.sources import AudioSource, Conversion, open_source
 from sttcli.auth.chain import ChainOptions, Resolution, check_flags, resolve_chain
 from sttcli.auth.credentials import (
     CredentialSource,
@@ -55,7 +56,6 @@ from sttcli.output.render import (
 from sttcli.output.report import InputLines, summary
 from sttcli.output.safe import SafeObserver, for_json, for_text
 from sttcli.results import ErrorInfo, InputResult
-from sttcli.server.engine import Engine
 from sttcli.session import Connection, InputRecognizer, StartLimiter
 from sttcli.stop_signals import StopSignals
 
@@ -75,6 +75,7 @@ class Plan:
     connection: Connection
     encoding: str
     rate: int | None
+    conversion: Conversion
     jobs: int
     max_rps: float
     fail_fast: bool
@@ -83,6 +84,8 @@ class Plan:
     skip_existing: bool
     dry_run: bool
     local: bool
+    local_engine: str = "whisper"
+    local_model_dir: str | None = None
 
 
 def run_recognize(params: dict[str, Any]) -> int:
@@ -156,6 +159,8 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         partial = output_format == "live"
     if params["local"] and params["endpoint_given"]:
         raise UsageError("--local and --endpoint exclude each other")
+    if params.get("local_model_dir") and not params["local"]:
+        raise UsageError("--local-model-dir needs --local")
     endpoint = params["endpoint"]
     if not params["local"]:
         preflight.check_endpoint(endpoint)
@@ -187,6 +192,7 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         chunk_size=params["chunk_size"],
         speed=params["speed"],
         keepalive_silence=params["keepalive_silence"],
+        send_as=params.get("send_as", "lpcm"),
     )
     policy = SessionPolicy(
         max_session_seconds=params["max_session_seconds"],
@@ -227,6 +233,12 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         connection=connection,
         encoding=params["encoding"],
         rate=int(params["rate"]) if params["rate"] else None,
+        conversion=Conversion(
+            send_rate=int(params["send_rate"]) if params.get("send_rate") else None,
+            channels=params.get("channels") or 1,
+            session_seconds=policy.max_session_seconds,
+            session_bytes=policy.max_session_bytes,
+        ),
         jobs=params["jobs"],
         max_rps=params["max_rps"],
         fail_fast=params["fail_fast"],
@@ -235,6 +247,8 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         skip_existing=params["skip_existing"],
         dry_run=params["dry_run"],
         local=params["local"],
+        local_engine=params.get("local_engine") or "whisper",
+        local_model_dir=params.get("local_model_dir"),
     )
 
 
@@ -250,12 +264,17 @@ def _credentials(params: dict[str, Any]) -> Resolution:
 @contextmanager
 def _local_server(plan: Plan) -> Iterator[Plan]:
     """--local: the offline server in this process, on a free loopback port, for this run."""
+    from sttcli.commands.serve import make_engine
     from sttcli.server.app import create_server
 
-    # Each worker is ~200 MB and a core's worth of decoding: more workers than
-    # cores would not decode faster. Streams beyond them wait for a decoder.
+    # Each worker is 200-300 MB and a core's worth of decoding: more workers
+    # than cores would not decode faster. Streams beyond them wait for a decoder.
     workers = max(1, min(plan.jobs, os.cpu_count() or 1))
-    engine = _local_engine(workers)
+    # STTCLI_LOCAL_ENGINE=synthetic: the deterministic engine, for tests of the CLI itself.
+    synthetic = os.environ.get("STTCLI_LOCAL_ENGINE") == "synthetic"
+    name = "synthetic" if synthetic else plan.local_engine
+    model_dir = None if synthetic else plan.local_model_dir
+    engine = make_engine(name, workers, model_dir=model_dir, wait=False)
     try:
         server, port, _ = create_server("127.0.0.1:0", engine, workers=workers)
         try:
@@ -272,17 +291,6 @@ def _local_server(plan: Plan) -> Iterator[Plan]:
             server.stop(grace=None).wait(5)
     finally:
         engine.close()
-
-
-def _local_engine(workers: int) -> Engine:
-    # STTCLI_LOCAL_ENGINE=synthetic: the deterministic engine, for tests of the CLI itself.
-    if os.environ.get("STTCLI_LOCAL_ENGINE") == "synthetic":
-        from sttcli.server.synthetic import SyntheticEngine
-
-        return SyntheticEngine()
-    from sttcli.server.sphinx import SphinxEngine
-
-    return SphinxEngine(workers=workers)
 
 
 def _is_loopback(endpoint: str) -> bool:
@@ -504,7 +512,7 @@ async def _open_recognizer(
     limiter: StartLimiter,
 ) -> InputRecognizer:
     source = await _open(plan, ref.name)
-    _rate_notice(source, diagnostics)
+    _rate_notice(plan, source, diagnostics)
     return InputRecognizer(
         source,
         settings=plan.settings,
@@ -516,7 +524,14 @@ async def _open_recognizer(
     )
 
 
-def _rate_notice(source: AudioSource, diagnostics: Diagnostics) -> None:
+def _rate_notice(
+    plan: Plan, source: AudioSource, diagnostics: Diagnostics, *, dry_run: bool = False
+) -> None:
+    """The plan for an input (with -v, or always with --dry-run), and a default rate's notice."""
+    if dry_run:
+        diagnostics.notice(describe(source, plan.stream.send_as))
+    else:
+        log.info("%s", describe(source, plan.stream.send_as))
     if source.format.rate_source is RateSource.DEFAULT:
         diagnostics.notice(
             f"{source.name}: raw audio and no --rate: the API default of 48000 Hz applies"
@@ -529,6 +544,7 @@ async def _open(plan: Plan, name: str) -> AudioSource:
         encoding=plan.encoding,
         rate=plan.rate,
         keepalive_silence=plan.stream.keepalive_silence,
+        conversion=plan.conversion,
     )
 
 
@@ -537,13 +553,17 @@ async def _dry_run(plan: Plan, out: TextIO, diagnostics: Diagnostics) -> int:
     metadata = () if plan.local else plan.connection.preview_metadata()
     for name in plan.inputs:
         source = await _open(plan, name)
-        _rate_notice(source, diagnostics)
+        _rate_notice(plan, source, diagnostics, dry_run=True)
         try:
+            on_wire = source.format
+            if plan.stream.send_as == "oggopus" and on_wire.encoding is Encoding.LPCM:
+                on_wire = AudioFormat(Encoding.OGG_OPUS, OPUS_RATE, RateSource.OPUS)
             document = {
                 "input": for_json(diagnostics.scrub)(name),
+                "source": source.origin.to_json(),
                 "endpoint": "(local)" if plan.local else plan.connection.endpoint,
                 "metadata": masked(metadata),
-                "config": wire.config_to_dict(wire.config_request(plan.settings, source.format)),
+                "config": wire.config_to_dict(wire.config_request(plan.settings, on_wire)),
             }
         finally:
             source.close()

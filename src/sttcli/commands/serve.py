@@ -3,23 +3,55 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from sttcli.diagnostics import Diagnostics
 from sttcli.errors import ExitCode, UsageError
-from sttcli.server.engine import Engine
+from sttcli.server.engine import Described, Engine, EngineError
+from sttcli.server.workers import WorkerEngine
 
 
-def make_engine(name: str, workers: int) -> Engine:
+def make_engine(
+    name: str,
+    workers: int,
+    *,
+    model_dir: str | None = None,
+    verify_all: bool = False,
+    wait: bool = True,
+) -> Engine:
+    """The engine, its workers started and, with `wait`, ready (or a clear UsageError).
+
+    Without `wait` the workers load their models while the caller goes on;
+    the first stream waits for one (--local: the client starts meanwhile).
+    """
+    if model_dir is not None and name != "whisper":
+        raise UsageError("--model-dir needs --engine whisper")
     if name == "synthetic":
         from sttcli.server.synthetic import SyntheticEngine
 
         return SyntheticEngine()
-    from sttcli.server.sphinx import SphinxEngine
+    engine: WorkerEngine
+    if name == "pocketsphinx":
+        from sttcli.server.sphinx import SphinxEngine
 
-    engine = SphinxEngine(workers)
-    engine.wait_ready()
+        engine = SphinxEngine(workers)
+    else:
+        from sttcli.server.whisper import WhisperEngine
+
+        engine = WhisperEngine(workers, model_dir=model_dir, verify_all=verify_all)
+    try:
+        if wait:
+            engine.wait_ready()
+    except EngineError as error:
+        engine.close()
+        raise UsageError(f"the {name} engine did not start: {error}") from None
     return engine
+
+
+def describe(engine: Engine) -> str | None:
+    """The server's first line: the engine, its model and the hash prefix of its weights."""
+    return engine.describe() if isinstance(engine, Described) else None
 
 
 def run_serve(params: dict[str, Any]) -> int:
@@ -37,7 +69,11 @@ def run_serve(params: dict[str, Any]) -> int:
         raise UsageError("--max-session-seconds and --max-session-bytes must be positive")
     for option in ("api_key", "iam_token"):
         _check_credential(option, params[option])
-    engine = make_engine(params["engine"], params["workers"])
+    workers = params["workers"] or os.cpu_count() or 1
+    engine = make_engine(params["engine"], workers, model_dir=params["model_dir"], verify_all=True)
+    description = describe(engine)
+    if description:
+        diagnostics.write(description)
     auth = Auth(
         api_keys=(params["api_key"],) if params["api_key"] else (),
         iam_tokens=(params["iam_token"],) if params["iam_token"] else (),
@@ -48,7 +84,7 @@ def run_serve(params: dict[str, Any]) -> int:
             params["host"],
             params["port"],
             engine,
-            workers=params["workers"],
+            workers=workers,
             limits=limits,
             auth=auth,
             announce=diagnostics.write,

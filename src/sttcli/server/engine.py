@@ -10,7 +10,7 @@ plugs in without touching gRPC code.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,13 @@ class EngineStopped(EngineError):
     """The engine was closed under a running stream: the server is stopping, nothing failed."""
 
 
+class EngineStartError(EngineError):
+    """The recognizer could not start (a broken install or model): FAILED_PRECONDITION.
+
+    Retrying would not help, unlike a recognizer that failed mid-stream.
+    """
+
+
 class EngineSession(Protocol):
     def feed(self, pcm: bytes) -> list[EngineEvent]:
         """Audio in; events out. Partials are only sent when their text changes."""
@@ -62,8 +69,22 @@ class Engine(Protocol):
     name: str
     languages: tuple[str, ...]  # the first is the default
 
-    def open(self, sample_rate: int, *, partials: bool) -> EngineSession:
-        """A session for audio at `sample_rate`; may wait for a free decoder."""
+    def open(self, sample_rate: int, *, partials: bool, language: str = "") -> EngineSession:
+        """A session for audio at `sample_rate` in `language`; may wait for a free decoder."""
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class LanguageRouter(Protocol):
+    """An engine whose languages depend on what is installed says why one is not available."""
+
+    def language_problem(self, language: str) -> str | None: ...
+
+
+@runtime_checkable
+class Described(Protocol):
+    """An engine that names its model for the server's first log line."""
+
+    def describe(self) -> str: ...

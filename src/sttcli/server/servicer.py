@@ -28,8 +28,10 @@ from sttcli.server.engine import (
     EngineError,
     EngineEvent,
     EngineSession,
+    EngineStartError,
     EngineStopped,
     Final,
+    LanguageRouter,
     Partial,
 )
 from sttcli.server.idle import IdleLimitedRequests, IdleTimeout
@@ -153,7 +155,11 @@ class SttServicer(rpc.SttServiceServicer):
                         # A decoder is taken with the first audio, not with the
                         # config: a stream that never sends audio holds none.
                         if session is None:
-                            session = self.engine.open(stream.rate, partials=stream.partials)
+                            session = self.engine.open(
+                                stream.rate,
+                                partials=stream.partials,
+                                language=stream.text.language,
+                            )
                         yield from self._respond(stream, session.feed(pcm))
             except IdleTimeout:
                 # Finals of the audio that came are the client's: send them, then end.
@@ -188,6 +194,9 @@ class SttServicer(rpc.SttServiceServicer):
         except EngineStopped:
             log.info("stream %s: the server is stopping", stream.request_id)
             context.abort(grpc.StatusCode.UNAVAILABLE, "the server is stopping")
+        except EngineStartError as error:  # the client is told; a server log says it once
+            log.info("stream %s: %s", stream.request_id, error)
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         except EngineError as error:
             log.warning("stream %s: engine failed: %s", stream.request_id, error)
             context.abort(grpc.StatusCode.INTERNAL, f"recognition failed: {error}")
@@ -242,7 +251,11 @@ class SttServicer(rpc.SttServiceServicer):
             raise _Rejected(invalid, "audio_channel_count must be 1: only mono audio is supported")
         languages = self.engine.languages
         language = spec.language_code or languages[0]
-        if language.lower() not in {lang.lower() for lang in languages}:
+        if isinstance(self.engine, LanguageRouter):
+            problem = self.engine.language_problem(spec.language_code)
+            if problem:
+                raise _Rejected(invalid, problem)
+        elif language.lower() not in {lang.lower() for lang in languages}:
             raise _Rejected(
                 invalid,
                 f"language_code {bounded(spec.language_code)!r} is not available here; "

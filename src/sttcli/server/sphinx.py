@@ -4,24 +4,17 @@ Worker processes, not threads: pocketsphinx holds the GIL while it decodes,
 so threads would decode one stream at a time whatever the core count. Each
 worker builds its two decoders once (about a second) and then serves stream
 after stream; `open()` waits for an idle one. A worker that dies fails its
-stream with INTERNAL and is replaced.
+stream with INTERNAL and is replaced (see workers.py).
 """
 
 from __future__ import annotations
 
 import importlib.util
-import logging
-import multiprocessing
-import queue
 import signal
-import threading
 from multiprocessing.connection import Connection
-from typing import Any
 
 from sttcli.errors import UsageError
-from sttcli.server.engine import EngineError, EngineEvent, EngineStopped
-
-log = logging.getLogger(__name__)
+from sttcli.server.workers import Worker, WorkerEngine, serve_streams
 
 REQUIRED = ("pocketsphinx", "soxr", "numpy")
 
@@ -30,171 +23,28 @@ def require_local_extra() -> None:
     missing = [name for name in REQUIRED if importlib.util.find_spec(name) is None]
     if missing:
         raise UsageError(
-            f"the offline engine needs {', '.join(missing)}: pip install 'sttcli[local]'"
+            f"the pocketsphinx engine needs {', '.join(missing)}: "
+            "pip install 'sttcli[pocketsphinx]'"
         )
 
 
-class SphinxEngine:
+class SphinxEngine(WorkerEngine):
     name = "pocketsphinx"
     languages: tuple[str, ...] = ("en-US",)
 
     def __init__(self, workers: int = 1) -> None:
         require_local_extra()
-        self._context = multiprocessing.get_context("spawn")
-        self._idle: queue.Queue[_Worker] = queue.Queue()
-        self._all: list[_Worker] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        for _ in range(workers):
-            self._add_worker()
+        super().__init__(workers)
 
-    def _add_worker(self) -> None:
-        worker = _Worker(self._context)
-        with self._lock:
-            self._all.append(worker)
-        self._idle.put(worker)
+    def _new_worker(self) -> Worker:
+        return Worker(self._context, worker_main, (), "sttcli-pocketsphinx")
 
-    def wait_ready(self) -> None:
-        """Block until every worker has its decoders (serve waits before saying it listens)."""
-        for worker in list(self._all):
-            worker.wait_ready()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def open(self, sample_rate: int, *, partials: bool) -> SphinxSession:
-        while True:
-            if self._closed:
-                raise EngineStopped("the server is stopping")
-            try:
-                worker = self._idle.get(timeout=0.5)
-                break
-            except queue.Empty:
-                continue
-        session = SphinxSession(self, worker)
-        session.call("start", sample_rate, partials)
-        return session
-
-    def _release(self, worker: _Worker, *, broken: bool) -> None:
-        if not broken:
-            self._idle.put(worker)
-            return
-        with self._lock:
-            if worker in self._all:
-                self._all.remove(worker)
-            closed = self._closed
-        worker.stop()
-        if not closed:  # a worker killed by close() is not replaced
-            log.warning("a recognizer process failed; starting another")
-            self._add_worker()
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            workers, self._all = self._all, []
-        for worker in workers:
-            worker.stop()
-
-
-class SphinxSession:
-    def __init__(self, engine: SphinxEngine, worker: _Worker) -> None:
-        self._engine = engine
-        self._worker: _Worker | None = worker
-        self._finished = False
-
-    def call(self, *message: Any) -> list[EngineEvent]:
-        worker = self._worker
-        if worker is None:
-            raise EngineError("the session is closed")
-        try:
-            return worker.call(*message)
-        except EngineError as error:
-            self._worker = None
-            self._engine._release(worker, broken=True)  # noqa: SLF001
-            if self._engine.closed:  # close() stopped the worker under this stream
-                raise EngineStopped("the server is stopping") from error
-            raise
-
-    def feed(self, pcm: bytes) -> list[EngineEvent]:
-        return self.call("feed", pcm)
-
-    def finish(self) -> list[EngineEvent]:
-        events = self.call("finish")
-        self._finished = True
-        return events
-
-    def close(self) -> None:
-        worker, self._worker = self._worker, None
-        if worker is None:
-            return
-        try:
-            if not self._finished:
-                worker.call("abort")  # the client went away mid-utterance
-        except EngineError:
-            self._engine._release(worker, broken=True)  # noqa: SLF001
-            return
-        self._engine._release(worker, broken=False)  # noqa: SLF001
-
-
-class _Worker:
-    def __init__(self, context: Any) -> None:
-        self._connection, child = context.Pipe()
-        self.process = context.Process(
-            target=worker_main, args=(child,), name="sttcli-pocketsphinx", daemon=True
-        )
-        # A Ctrl-C at the terminal reaches workers still starting up, and
-        # only the server should decide when they stop: the child inherits
-        # SIGINT blocked (it ignores it from its first line). Blocked rather
-        # than ignored here, so that this process's own Ctrl-C in the meantime
-        # is delivered once the worker has started, not lost.
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            self.process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        child.close()
-        self._ready = False
-
-    def wait_ready(self) -> None:
-        if self._ready:
-            return
-        try:
-            kind, detail = self._connection.recv()
-        except (EOFError, OSError) as exc:
-            raise EngineError("the recognizer process did not start") from exc
-        if kind != "ready":
-            raise EngineError(f"the recognizer process did not start: {detail}")
-        self._ready = True
-
-    def call(self, *message: Any) -> list[EngineEvent]:
-        self.wait_ready()
-        try:
-            self._connection.send(message)
-            kind, detail = self._connection.recv()
-        except (EOFError, OSError) as exc:
-            raise EngineError("the recognizer process died") from exc
-        if kind != "ok":
-            raise EngineError(f"recognizer failure: {detail}")
-        return list(detail)
-
-    def stop(self) -> None:
-        try:
-            self._connection.send(("stop",))
-        except OSError:
-            pass
-        self.process.join(timeout=2)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(timeout=2)
-        try:
-            self._connection.close()
-        except OSError:
-            pass  # a stream's thread was using it as the server stopped
+    def describe(self) -> str:
+        return "engine pocketsphinx, its US-English model"
 
 
 def worker_main(connection: Connection) -> None:
-    """The loop of a worker process: one stream at a time, messages in, events out."""
+    """A worker process: build the decoders once, then serve streams."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when we stop
     from sttcli.server.sphinx_decoder import StreamDecoder, make_decoders
 
@@ -203,34 +53,8 @@ def worker_main(connection: Connection) -> None:
     except Exception as error:  # a broken install: say why, once
         connection.send(("error", f"{type(error).__name__}: {error}"))
         return
-    connection.send(("ready", None))
-    stream: StreamDecoder | None = None
-    while True:
-        try:
-            message = connection.recv()
-        except (EOFError, OSError, KeyboardInterrupt):
-            return
-        kind = message[0]
-        try:
-            if kind == "stop":
-                return
-            if kind == "start":
-                if stream is not None:
-                    stream.abort()
-                stream = StreamDecoder(live, final, message[1], partials=message[2])
-                reply: list[EngineEvent] = []
-            elif kind == "feed" and stream is not None:
-                reply = stream.feed(message[1])
-            elif kind == "finish" and stream is not None:
-                reply = stream.finish()
-                stream = None
-            elif kind == "abort":
-                if stream is not None:
-                    stream.abort()
-                stream = None
-                reply = []
-            else:
-                raise RuntimeError(f"unexpected {kind!r}")
-            connection.send(("ok", reply))
-        except Exception as error:
-            connection.send(("error", f"{type(error).__name__}: {error}"))
+
+    def start(rate: int, partials: bool, language: str = "") -> StreamDecoder:
+        return StreamDecoder(live, final, rate, partials=partials)
+
+    serve_streams(connection, start)

@@ -36,7 +36,7 @@ class SyntheticEngine:
         self.gap = gap
         self.word_timings = word_timings
 
-    def open(self, sample_rate: int, *, partials: bool) -> SyntheticSession:
+    def open(self, sample_rate: int, *, partials: bool, language: str = "") -> SyntheticSession:
         return SyntheticSession(
             sample_rate, partials=partials, gap=self.gap, timings=self.word_timings
         )

@@ -7,8 +7,15 @@ keeps the input's results; where a session ends (`rotation`), when and how
 often to try again (`retry`) and where to start again (`resume`) are parts of
 their own. UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED, INTERNAL and a server
 that ends a stream early with OK are retried, `retries` times per incident;
-an incident ends when a session makes progress. Ogg Opus stays one session:
-pauses cannot be found without decoding it.
+an incident ends when a session makes progress. Ogg Opus input sent as it
+is stays one session: pauses cannot be found without decoding it (a file
+longer than a session is decoded instead, see `sttcli.audio.sources`).
+
+The source always gives PCM or passthrough Ogg Opus; with --send-as oggopus
+each session's PCM is encoded on its way out (`sttcli.audio.encode`), so
+rotation and resume work on the PCM, before encoding, exactly as with LPCM.
+Positions are PCM bytes of the source; `_seconds()` is the one place that
+turns them into seconds of the input.
 
 Clock, sleep, randomness, the channel and the stream-start limiter are
 injected, so tests run all of this without sleeping.
@@ -25,10 +32,11 @@ from dataclasses import dataclass
 
 from sttcli import wire
 from sttcli.audio.ogg import OpusTimeline
+from sttcli.audio.sniff import OPUS_RATE, AudioFormat, Encoding, RateSource
 from sttcli.audio.sources import AudioSource
 from sttcli.auth.credentials import Metadata
 from sttcli.client import StreamCall
-from sttcli.errors import BadInput, ServiceError
+from sttcli.errors import BadInput, ServiceError, SessionLimitError
 from sttcli.options import RecognitionSettings, SessionPolicy, StreamSettings
 from sttcli.results import ChunkEvent, ErrorInfo, InputResult, Utterance
 from sttcli.session.connection import Clockwork, Connection, StartLimiter
@@ -52,6 +60,7 @@ class _End(enum.Enum):
     ROTATE = "session limit"
     STOPPED = "single utterance"
     CALL_ENDED = "call ended"
+    OVERFLOW = "Ogg Opus past a session's limit"
 
 
 @dataclass
@@ -61,6 +70,7 @@ class _Ending:
     end: _End = _End.STOPPED
     cut: int | None = None
     half_closed: bool = False  # all of the session's audio went out
+    overflow: SessionLimitError | None = None  # raised once the session's finals are in
 
 
 class InputRecognizer:
@@ -88,7 +98,10 @@ class InputRecognizer:
         self.limiter = limiter
         self.audio = source.format
         self.bytes_per_second = self.audio.bytes_per_second  # None for Ogg Opus
-        self.config = wire.config_request(settings, self.audio)
+        # PCM encoded by the client for the wire (--send-as oggopus).
+        self.encodes = self.stream.send_as == "oggopus" and self.audio.encoding is Encoding.LPCM
+        on_wire = AudioFormat(Encoding.OGG_OPUS, OPUS_RATE, RateSource.OPUS)
+        self.config = wire.config_request(settings, on_wire if self.encodes else self.audio)
         self.pacer = Pacer(self.stream.speed, self.time.clock)
         self.utterances: list[Utterance] = []
         self.sessions = 0
@@ -104,6 +117,7 @@ class InputRecognizer:
         # by the failed session (only when resuming had to go back that far).
         self._replay_until = -1.0
         self._deadline: Deadline | None = None
+        self._overflow: SessionLimitError | None = None
         self._metadata: Metadata = ()  # what the current session sent
 
     # -- results ---------------------------------------------------------
@@ -130,6 +144,7 @@ class InputRecognizer:
             error=error,
             sessions=self.sessions,
             retries=self.retries,
+            source=self.source.origin,
         )
 
     # -- the input -------------------------------------------------------
@@ -190,6 +205,8 @@ class InputRecognizer:
             attempt = 0
             renewed = False
             self._replay_until = -1.0
+            if end is _End.OVERFLOW and self._overflow is not None:
+                raise self._overflow
             if end is not _End.ROTATE:
                 return
             assert cut is not None
@@ -260,6 +277,7 @@ class InputRecognizer:
                     endpoint=self.connection.endpoint,
                 )
             await writer
+            self._overflow = ending.overflow
             return ending.end, ending.cut
         finally:
             for task in (reader, writer):
@@ -322,13 +340,29 @@ class InputRecognizer:
     async def _write(
         self, call: StreamCall, start: int, stop: asyncio.Event, ending: _Ending
     ) -> None:
-        async with contextlib.aclosing(self._session_audio(start, stop, ending)) as audio:
+        pcm = self._session_audio(start, stop, ending)
+        wire_audio = self._encoded(pcm) if self.encodes else pcm
+        async with contextlib.aclosing(wire_audio) as audio:
             async for request in request_stream(self.config, audio):
                 if not await call.write(request):
                     ending.end = _End.CALL_ENDED
                     return
         ending.half_closed = True
         await call.done_writing()
+
+    async def _encoded(self, pcm: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+        """One session's PCM as a fresh Ogg Opus stream (headers first)."""
+        from sttcli.audio.encode import OggOpusEncoder
+
+        encoder = OggOpusEncoder(self.audio.sample_rate)
+        async with contextlib.aclosing(pcm):
+            async for chunk in pcm:
+                data = encoder.encode(chunk)
+                if data:
+                    yield data
+        tail = encoder.finish()
+        if tail:
+            yield tail
 
     async def _session_audio(
         self, start: int, stop: asyncio.Event, ending: _Ending
@@ -353,6 +387,10 @@ class InputRecognizer:
             if not self.bytes_per_second:
                 self._timeline.feed(chunk)  # its pages count against the limit before it goes
             chunk, cut = limit.check(chunk, position)
+            if limit.overflow is not None:
+                # End the session cleanly: what was sent still gets its finals.
+                ending.end, ending.overflow = _End.OVERFLOW, limit.overflow
+                return
             if chunk:
                 yield chunk
                 position += len(chunk)

@@ -12,7 +12,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from sttcli.audio.pauses import PauseFinder
-from sttcli.audio.sniff import conversion_hint
 from sttcli.errors import SessionLimitError
 
 if TYPE_CHECKING:
@@ -38,9 +37,13 @@ class SessionLimit:
         self.recognizer = recognizer
         self.start = start
         self.finder: PauseFinder | None = None
+        self.overflow: SessionLimitError | None = None
         if self.bps:
             by_time = int(self.policy.max_session_seconds * self.bps)
-            self.limit = min(by_time, self.policy.max_session_bytes) & ~1
+            # Encoded for the wire, a session's bytes are a tenth of its PCM:
+            # only its length in time can reach a limit.
+            by_bytes = by_time if recognizer.encodes else self.policy.max_session_bytes
+            self.limit = min(by_time, by_bytes) & ~1
             window = int(
                 min(_ROTATION_WINDOW_SECONDS * self.bps, self.limit * _ROTATION_WINDOW_SHARE)
             )
@@ -73,12 +76,14 @@ class SessionLimit:
         return chunk, None
 
     def _check_ogg(self, chunk: bytes, end: int) -> bytes:
+        """Ogg Opus sent as it is (from a pipe: a file this long is decoded) cannot be split."""
         seconds = self.recognizer.audio_seconds
         if end - self.start > self.limit or seconds > self.policy.max_session_seconds:
-            raise SessionLimitError(
-                f"{self.name}: Ogg Opus input is longer than one session may be "
-                f"({self.policy.max_session_seconds:g} s, {self.policy.max_session_bytes} bytes), "
-                "and sttcli cannot split Ogg Opus between sessions; to stream it whole, "
-                + conversion_hint(self.name)
+            self.overflow = SessionLimitError(
+                f"{self.name}: Ogg Opus from a pipe is longer than one session may be "
+                f"({self.policy.max_session_seconds:g} s, {self.policy.max_session_bytes} bytes) "
+                "and cannot be split as it is; give it as a file, or add --send-rate 16000, "
+                "and it is decoded and split at pauses"
             )
+            return b""
         return chunk

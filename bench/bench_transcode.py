@@ -1,0 +1,275 @@
+"""What decoding costs: an MP3 against the same audio as 16 kHz WAV, and Opus on the wire.
+
+Four measurements, side by side in one run:
+
+1. Streaming, unpaced, to a loopback sink (bench_throughput's: it counts the
+   audio bytes of each stream and answers one final per stream): HOURS of
+   44.1 kHz stereo MP3 against the same audio as a 16 kHz mono WAV, with the
+   default session policy (rotation at pauses every ~290 s) for both. Wall
+   time of the streaming and the client's peak RSS, each client a fresh
+   process.
+2. The same MP3 with --send-as oggopus: bytes on the wire against LPCM.
+3. Decoding and resampling alone (PyAV, no network), in times real time,
+   on one core (the process's CPU time).
+4. Accuracy through `sttcli serve` (its default engine) on the reference
+   corpus's English utterances: each WAV sent as LPCM, and encoded by the
+   client as Ogg Opus; WER of each.
+
+The input is samples/speech.wav repeated with pauses between the repeats, so
+that rotation finds pauses as it would in speech.
+
+    python bench/bench_transcode.py [--hours 1] [--corpus ../shared/corpus] [--skip-wer]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "speech.wav"
+CHILD_TIMEOUT = 7200.0
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_throughput import SinkServer  # noqa: E402
+
+# -- inputs ---------------------------------------------------------------------
+
+
+def speech_loop(seconds: float) -> bytes:
+    """One repeat: the sample, then a second of silence (16 kHz mono PCM)."""
+    with wave.open(str(SAMPLE)) as sample:
+        pcm = sample.readframes(sample.getnframes())
+    return pcm + bytes(32000)
+
+
+def make_inputs(directory: Path, hours: float) -> tuple[Path, Path, float]:
+    """The WAV (16 kHz mono) and the MP3 (44.1 kHz stereo, 128 kbit/s) of the same audio."""
+    import av
+
+    unit = speech_loop(0)
+    repeats = int(hours * 3600 * 32000 / len(unit))
+    seconds = repeats * len(unit) / 32000
+    wav_path = directory / f"speech-{hours:g}h.16k.wav"
+    mp3_path = directory / f"speech-{hours:g}h.mp3"
+    if wav_path.exists() and mp3_path.exists():
+        return wav_path, mp3_path, seconds
+    with wave.open(str(wav_path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        for _ in range(repeats):
+            out.writeframes(unit)
+    container = av.open(str(mp3_path), "w", format="mp3")
+    stream = container.add_stream("libmp3lame", rate=44100, layout="stereo")
+    stream.codec_context.bit_rate = 128000
+    resampler = av.AudioResampler(format="s16p", layout="stereo", rate=44100)
+    pts = 0
+    for _ in range(repeats):
+        frame = av.AudioFrame(format="s16", layout="mono", samples=len(unit) // 2)
+        frame.planes[0].update(unit)
+        frame.sample_rate = 16000
+        frame.pts = pts
+        pts += len(unit) // 2
+        for converted in resampler.resample(frame):
+            for packet in stream.encode(converted):
+                container.mux(packet)
+    for converted in resampler.resample(None):
+        for packet in stream.encode(converted):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+    container.close()
+    return wav_path, mp3_path, seconds
+
+
+# -- one client run (child process) -----------------------------------------------
+
+
+def run_client(path: str, endpoint: str, send_as: str) -> None:
+    """Stream one file with the default session policy; print time, sessions, bytes, RSS."""
+    import sttcli.session  # noqa: F401 - imported before the clock starts
+    from sttcli.audio.sources import Conversion, open_source
+    from sttcli.options import RecognitionSettings, SessionPolicy, StreamSettings
+    from sttcli.session import Connection, InputRecognizer
+
+    policy = SessionPolicy()
+
+    async def run() -> dict[str, object]:
+        connection = Connection(endpoint=endpoint, insecure=True)
+        conversion = Conversion(
+            session_seconds=policy.max_session_seconds, session_bytes=policy.max_session_bytes
+        )
+        start = time.perf_counter()
+        source = await open_source(path, conversion=conversion)
+        try:
+            recognizer = InputRecognizer(
+                source,
+                settings=RecognitionSettings(),
+                connection=connection,
+                stream=StreamSettings(send_as=send_as),
+                policy=policy,
+            )
+            await recognizer.run()
+            elapsed = time.perf_counter() - start
+            result = recognizer.result()
+            return {
+                "seconds": elapsed,
+                "sessions": result.sessions,
+                "wire_bytes": sum(int(u.text) for u in result.utterances),
+                "audio_s": result.audio_duration_s,
+            }
+        finally:
+            source.close()
+            await connection.close()
+
+    report = asyncio.run(run())
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    report["maxrss_mib"] = peak_rss_kib() / 1024
+    report["cpu_s"] = usage.ru_utime + usage.ru_stime
+    print(json.dumps(report), flush=True)
+
+
+def peak_rss_kib() -> int:
+    """This process's own peak RSS (VmHWM).
+
+    Not ru_maxrss: Linux keeps that across exec, so a child would report its
+    parent's peak when the parent was bigger (it is, after encoding the MP3).
+    """
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def measure(sink: SinkServer, path: Path, send_as: str = "lpcm") -> dict[str, float]:
+    command = [sys.executable, __file__, "--role", "client", "--path", str(path)]
+    command += ["--endpoint", f"127.0.0.1:{sink.port}", "--send-as", send_as]
+    out = subprocess.run(command, capture_output=True, check=True, timeout=CHILD_TIMEOUT)
+    return dict(json.loads(out.stdout.decode().strip().splitlines()[-1]))
+
+
+# -- decoding alone ---------------------------------------------------------------
+
+
+def decode_speed(path: Path) -> tuple[float, float]:
+    """(seconds of audio, CPU seconds) to decode and resample it to 16 kHz mono, in-process."""
+    import av
+
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    samples = 0
+    with av.open(str(path)) as container:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)
+        for frame in container.decode(audio=0):
+            for out in resampler.resample(frame):
+                samples += out.samples
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return samples / 16000, cpu
+
+
+# -- accuracy through `sttcli serve` ----------------------------------------------
+
+
+def corpus_wer(corpus: Path) -> dict[str, dict[str, float]]:
+    from bench_engine import load_corpus, normalize, score
+
+    utterances = load_corpus(corpus)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sttcli", "serve", "--port", "0", "--workers", "1"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stderr is not None
+    address = server.stderr.readline().split()[-1]
+    results: dict[str, dict[str, float]] = {}
+    try:
+        for send_as in ("lpcm", "oggopus"):
+            hypotheses = []
+            wire = 0
+            for utterance in utterances:
+                path = utterance.path("wav")
+                command = [sys.executable, "-m", "sttcli", "recognize", "--endpoint", address]
+                command += ["--insecure", "-f", "json", "--send-as", send_as, str(path)]
+                out = subprocess.run(command, capture_output=True, text=True, timeout=600)
+                hypotheses.append(normalize(json.loads(out.stdout)["text"]))
+                wire += wire_bytes(path, send_as)
+            found = score([u.reference for u in utterances], hypotheses)
+            results[send_as] = {"wer": found.wer, "wire_bytes": wire}
+            print(f"  {send_as}: WER {found.wer:.1%}, {wire} bytes", file=sys.stderr)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return results
+
+
+def wire_bytes(path: Path, send_as: str) -> int:
+    if send_as == "lpcm":
+        return path.stat().st_size - 44
+    from sttcli.audio.encode import OggOpusEncoder
+
+    encoder = OggOpusEncoder(16000)
+    total = 0
+    with wave.open(str(path)) as audio:
+        while block := audio.readframes(2000):
+            total += len(encoder.encode(block))
+    return total + len(encoder.finish())
+
+
+# -- the parent -------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--role", default="parent")
+    parser.add_argument("--path")
+    parser.add_argument("--endpoint")
+    parser.add_argument("--send-as", default="lpcm")
+    parser.add_argument("--hours", type=float, default=1.0)
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent.parent / "shared" / "corpus")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--skip-wer", action="store_true")
+    parser.add_argument("--skip-stream", action="store_true")
+    args = parser.parse_args()
+    if args.role == "sink":
+        from bench_throughput import serve_sink
+
+        serve_sink()
+        return
+    if args.role == "client":
+        run_client(args.path, args.endpoint, args.send_as)
+        return
+    print(f"machine: {os.cpu_count()} cores; load {os.getloadavg()}", file=sys.stderr)
+    figures: dict[str, object] = {}
+    if not args.skip_stream:
+        started = time.perf_counter()
+        wav_path, mp3_path, seconds = make_inputs(args.workdir, args.hours)
+        print(f"inputs: {seconds:.0f} s ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        audio_s, cpu = decode_speed(mp3_path)
+        figures["decode"] = {"audio_s": audio_s, "cpu_s": cpu, "x_real_time": audio_s / cpu}
+        print(f"decode+resample: {audio_s / cpu:.0f}x real time on one core", file=sys.stderr)
+        with SinkServer() as sink:
+            for label, path, send_as in (
+                ("wav", wav_path, "lpcm"),
+                ("mp3", mp3_path, "lpcm"),
+                ("mp3-oggopus", mp3_path, "oggopus"),
+            ):
+                figures[label] = run = measure(sink, path, send_as)
+                print(f"{label}: {run}", file=sys.stderr)
+    if not args.skip_wer:
+        figures["wer"] = corpus_wer(args.corpus)
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
