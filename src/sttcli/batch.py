@@ -38,7 +38,7 @@ class BatchOutcome:
     def exit_code(self) -> int:
         """Ctrl-C, else the exit code of the first failed input in command-line order."""
         if self.interrupted:
-            return int(ExitCode.INTERRUPTED)
+            return int(Interrupted().exit_code)
         for index in sorted(self.results):
             result = self.results[index]
             if result.error is not None and index not in self.cancelled:
@@ -89,13 +89,19 @@ async def run_batch(
     stop = asyncio.Event()  # --fail-fast: an input failed
     started: set[int] = set()
     tasks: dict[int, asyncio.Task[Any]] = {}
+    # What observers were told of inputs stopped by a signal: counted as interrupted.
+    stopped: dict[int, InputResult] = {}
+
+    def told(ref: InputRef, result: InputResult) -> None:
+        if result.error is not None and result.error.code == Interrupted.code:
+            stopped[ref.index] = result
 
     async def worker(ref: InputRef) -> None:
         async with semaphore:
             if stop.is_set():
                 return
             started.add(ref.index)
-            result = await recognize_one(ref, open_recognizer, observer)
+            result = await recognize_one(ref, open_recognizer, _Tap(observer, told))
             results[ref.index] = result
             if result.error is not None and fail_fast and not stop.is_set():
                 stop.set()
@@ -130,9 +136,32 @@ async def run_batch(
     for ref in refs:
         if ref.index in results:
             outcome.results[ref.index] = results[ref.index]
+        elif ref.index in stopped:
+            outcome.results[ref.index] = stopped[ref.index]
         elif ref.index in started and getattr(tasks[ref.index], "sttcli_reason", None):
             outcome.cancelled.add(ref.index)
             outcome.results[ref.index] = InputResult(ref.name, error=_FAIL_FAST)
         else:
             outcome.not_run += 1
     return outcome
+
+
+class _Tap:
+    """An observer that passes everything on and lets the batch hear of each result too."""
+
+    def __init__(self, inner: Observer, on_done: Callable[[InputRef, InputResult], None]) -> None:
+        self.inner = inner
+        self.on_done = on_done
+
+    def started(self, ref: InputRef, running: Any) -> None:
+        self.inner.started(ref, running)
+
+    def event(self, ref: InputRef, event: Any) -> None:
+        self.inner.event(ref, event)
+
+    def done(self, ref: InputRef, result: InputResult) -> None:
+        self.on_done(ref, result)
+        self.inner.done(ref, result)
+
+    def close(self) -> None:
+        self.inner.close()

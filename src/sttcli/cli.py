@@ -17,12 +17,46 @@ import click
 from sttcli import __version__
 from sttcli.audio.sniff import SUPPORTED_RATES
 from sttcli.commands.credential_options import credential_options
+from sttcli.option_types import BoundedFloat
 
 RATES = tuple(str(rate) for rate in SUPPORTED_RATES)
 FORMATS = ("live", "text", "jsonl", "json", "srt", "vtt")
+# Upper bounds that no real use reaches, so that a typo such as 1e308 is a usage error.
+DAY = 86_400.0
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineErrors(click.Group):
+    """Click's usage errors as one line on stderr, as sttcli's own errors are."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("standalone_mode", True):
+            return super().main(*args, **kwargs)
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as error:
+            where = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+            _say(f"sttcli: {_first_line(error.format_message())}{where}")
+            _exit(error.exit_code)
+        except click.ClickException as error:
+            _say(f"sttcli: {_first_line(error.format_message())}")
+            _exit(error.exit_code)
+        except click.exceptions.Abort:
+            _say("sttcli: interrupted")
+            _exit(130)
+        _exit(code if isinstance(code, int) else 0)
+
+
+def _first_line(text: str) -> str:
+    from sttcli.safe_text import one_line
+
+    return one_line(text.strip())
+
+
+@click.group(
+    cls=_OneLineErrors,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "--version", prog_name="sttcli", message="%(prog)s %(version)s")
 def main() -> None:
     """Streaming speech recognition with Yandex SpeechKit (gRPC API v2).
@@ -31,8 +65,11 @@ def main() -> None:
     1 internal error, 2 usage or bad input (a bad key file or yc config
     too), 3 request rejected, 4 not authorized (IAM or yc refused too),
     5 quota exceeded, 6 service, IAM or metadata unavailable or timed out,
-    7 server failure, 130 interrupted.
+    7 server failure, 130 interrupted, 143 terminated.
     """
+    from sttcli.stdio import reserve_closed_streams
+
+    reserve_closed_streams()
 
 
 @main.command(context_settings={"show_default": True})
@@ -79,7 +116,7 @@ def main() -> None:
 )
 @click.option(
     "--speed",
-    type=float,
+    type=BoundedFloat(0.0, 1000.0),
     default=0.0,
     help="Pacing: 0 as fast as possible, 1 real time, 2 twice real time.",
 )
@@ -136,19 +173,19 @@ def main() -> None:
 )
 @click.option(
     "--timeout",
-    type=float,
+    type=BoundedFloat(0.0, 30 * DAY, open_low=True),
     metavar="SECONDS",
     help="Deadline for one input, all of its sessions together.",
 )
 @click.option(
     "--retries",
-    type=int,
+    type=click.IntRange(0, 1000),
     default=3,
     help="Retries per incident for UNAVAILABLE, RESOURCE_EXHAUSTED, ABORTED, INTERNAL.",
 )
 @click.option(
     "--max-session-seconds",
-    type=float,
+    type=BoundedFloat(1.0, DAY),
     default=290.0,
     help="Audio per session before rotating at a pause.",
 )
@@ -160,7 +197,7 @@ def main() -> None:
 )
 @click.option(
     "--keepalive-silence",
-    type=float,
+    type=BoundedFloat(0.0, 3600.0),
     default=3.0,
     metavar="SECONDS",
     help="Send silence when a pipe stalls this long (LPCM; 0: off).",
@@ -169,7 +206,10 @@ def main() -> None:
     "-j", "--jobs", type=click.IntRange(1, 60), default=1, help="Inputs recognized in parallel."
 )
 @click.option(
-    "--max-rps", type=float, default=40.0, help="Start streams no faster than this per second."
+    "--max-rps",
+    type=BoundedFloat(0.0, 10_000.0, open_low=True),
+    default=40.0,
+    help="Start streams no faster than this per second.",
 )
 @click.option(
     "--output-dir",
@@ -225,7 +265,7 @@ def recognize(ctx: click.Context, /, **params: Any) -> None:
     params["endpoint_given"] = (
         ctx.get_parameter_source("endpoint") is click.core.ParameterSource.COMMANDLINE
     )
-    if not params["audio"] and not params["from_file"] and sys.stdin.isatty():
+    if not params["audio"] and not params["from_file"] and _is_terminal(sys.stdin):
         click.echo(ctx.get_usage(), err=True)
         click.echo("Give AUDIO files, or pipe audio to stdin.", err=True)
         ctx.exit(2)
@@ -294,7 +334,10 @@ def auth(**params: Any) -> None:
 @click.option("--api-key", metavar="KEY", help="Require 'authorization: Api-Key KEY'.")
 @click.option("--iam-token", metavar="TOKEN", help="Require 'authorization: Bearer TOKEN'.")
 @click.option(
-    "--max-session-seconds", type=float, default=300.0, help="Audio one stream may carry."
+    "--max-session-seconds",
+    type=BoundedFloat(0.0, DAY, open_low=True),
+    default=300.0,
+    help="Audio one stream may carry.",
 )
 @click.option(
     "--max-session-bytes", type=int, default=10 * 1024 * 1024, help="Bytes one stream may carry."
@@ -325,7 +368,8 @@ def _guarded(run: Callable[[], int], *, verbose: int, params: dict[str, Any]) ->
     from sttcli.auth.credentials import known_secrets
     from sttcli.auth.secrets import KNOWN
     from sttcli.diagnostics import Scrubber
-    from sttcli.errors import ExitCode, SttError
+    from sttcli.errors import ExitCode, Interrupted, OutputError, SttError
+    from sttcli.safe_text import one_line, printable
 
     KNOWN.forget_all()  # this command's secrets: flags, environment, then what the chain reads
     scrub = Scrubber(known_secrets(params))
@@ -334,14 +378,14 @@ def _guarded(run: Callable[[], int], *, verbose: int, params: dict[str, Any]) ->
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
         return run()
-    except SttError as error:
+    except (SttError, OutputError) as error:
         if os.environ.get("STTCLI_TRACEBACK"):
             raise
-        _say(scrub(f"sttcli: {error.message}"))
+        _say(one_line(scrub(f"sttcli: {error.message}")))
         return int(error.exit_code)
     except KeyboardInterrupt:
         _say("sttcli: interrupted")
-        return int(ExitCode.INTERRUPTED)
+        return int(Interrupted().exit_code)
     except BrokenPipeError:
         _silence_stdout()
         return int(ExitCode.OK)
@@ -351,19 +395,30 @@ def _guarded(run: Callable[[], int], *, verbose: int, params: dict[str, Any]) ->
         if verbose:
             import traceback
 
-            _say(scrub("".join(traceback.format_exception(error)).rstrip()))
-        _say(scrub(f"sttcli: internal error: {type(error).__name__}: {error}"))
+            _say(
+                printable(
+                    scrub("".join(traceback.format_exception(error)).rstrip()), keep_newlines=True
+                )
+            )
+        _say(one_line(scrub(f"sttcli: internal error: {type(error).__name__}: {error}")))
         if not verbose:
             _say("sttcli: run with -v for details")
         return int(ExitCode.INTERNAL_ERROR)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _say(text: str) -> None:
     try:
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
-    except (BrokenPipeError, ValueError):
-        pass
+    except (OSError, ValueError, AttributeError):
+        pass  # stderr is closed or full: the exit code still tells
 
 
 def _silence_stdout() -> None:
@@ -376,4 +431,7 @@ def _silence_stdout() -> None:
 
 
 def _exit(code: int) -> NoReturn:
+    from sttcli.stdio import flush_quietly
+
+    flush_quietly()
     sys.exit(code)

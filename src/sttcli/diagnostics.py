@@ -14,24 +14,66 @@ from typing import TextIO
 
 from sttcli.auth.credentials import MASK
 from sttcli.auth.secrets import KNOWN, learned
+from sttcli.safe_text import one_line
+
+PIECE = 8  # the shortest piece of a secret that is masked on its own
 
 
 class Scrubber:
-    """Masks the secrets it is given and those the process learns later (fetched tokens)."""
+    """Masks every known secret in a text: whole, in another case, or any 8+ characters of it.
+
+    The secrets are those it is given and those the process learns later
+    (fetched tokens, read keys). A server may echo a key partly, or
+    upper-cased, or cut at a line's end; a piece of 8 characters is already
+    too much of a secret to print. A window of text is masked when each of
+    its 8-character pieces occurs in a secret, case aside; secrets shorter
+    than that, or with spaces in them, are masked whole (case aside).
+    """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._given = {s for s in secrets if len(s) >= 4}
+        self._given = {s.strip() for s in secrets if s and len(s.strip()) >= 4}
         self._seen: frozenset[str] | None = None
-        self._secrets: list[str] = []
+        self._whole: list[str] = []
+        self._pieces: set[str] = set()
+
+    def _refresh(self) -> None:
+        known = KNOWN.values()
+        if known is self._seen:  # the registry only ever grows by replacement
+            return
+        self._seen = known
+        values = {v.lower() for v in learned(self._given)}
+        # Pieces only of token-like secrets: a value with spaces (a whole PEM
+        # with its "Key ID" line, a test's placeholder) shares words with
+        # ordinary messages, and is masked whole instead.
+        pieced = {v for v in values if len(v) >= PIECE and not any(c.isspace() for c in v)}
+        self._whole = sorted(values - pieced, key=len, reverse=True)
+        self._pieces = {v[i : i + PIECE] for v in pieced for i in range(len(v) - PIECE + 1)}
 
     def __call__(self, text: str) -> str:
-        known = KNOWN.values()
-        if known is not self._seen:  # the registry only ever grows by replacement
-            self._seen = known
-            self._secrets = learned(self._given)
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-        return text
+        self._refresh()
+        if not text or not (self._whole or self._pieces):
+            return text
+        lower = text.lower()
+        if len(lower) != len(text):  # a rare character whose lower case is longer
+            lower = "".join(c.lower()[:1] or c for c in text)
+        hidden = [False] * len(text)
+        for start in range(len(text) - PIECE + 1):
+            if lower[start : start + PIECE] in self._pieces:
+                hidden[start : start + PIECE] = [True] * PIECE
+        for secret in self._whole:
+            start = lower.find(secret)
+            while start != -1:
+                hidden[start : start + len(secret)] = [True] * len(secret)
+                start = lower.find(secret, start + 1)
+        if not any(hidden):
+            return text
+        out: list[str] = []
+        for index, char in enumerate(text):
+            if not hidden[index]:
+                out.append(char)
+            elif index == 0 or not hidden[index - 1]:
+                out.append(MASK)
+        return "".join(out)
 
 
 class Diagnostics:
@@ -44,6 +86,7 @@ class Diagnostics:
         secrets: Iterable[str] = (),
         quiet: bool = False,
         verbose: int = 0,
+        server_label: str = "",
     ) -> None:
         # None: whatever sys.stderr is when writing, so that a live view that
         # redirects stderr through itself gets these lines too.
@@ -51,14 +94,17 @@ class Diagnostics:
         self.scrub = Scrubber(secrets)
         self.quiet = quiet
         self.verbose = verbose
+        # --local: the in-process server's log lines, told apart from the client's.
+        self.server_label = server_label
 
     def write(self, text: str) -> None:
         stream = self._stream if self._stream is not None else sys.stderr
         try:
-            stream.write(self.scrub(text) + "\n")
+            # One message, one line: a name or a server's text may hold line breaks.
+            stream.write(one_line(self.scrub(text)) + "\n")
             stream.flush()
-        except (BrokenPipeError, ValueError):
-            pass  # stderr is gone: nothing better to do with a message
+        except (OSError, ValueError, AttributeError):
+            pass  # stderr is closed, full or gone: nothing better to do with a message
 
     def error(self, text: str) -> None:
         self.write(f"sttcli: {text}")
@@ -95,4 +141,7 @@ class _Handler(logging.Handler):
             message = record.getMessage()
         except Exception:  # a bad format string must not take the run down
             message = str(record.msg)
-        self.diagnostics.write(f"sttcli: {message}")
+        label = self.diagnostics.server_label
+        if label and record.name.startswith("sttcli.server"):
+            message = f"{label}: {message}"
+        self.diagnostics.write(f"sttcli: {one_line(message)}")

@@ -8,7 +8,11 @@
     │   └── CredentialUnreachable 6   IAM or the metadata service did not answer
     ├── SessionLimitError         3   input that cannot be split into sessions (Ogg Opus on a pipe)
     ├── ServiceError              3-7 a gRPC status: see EXIT_CODE_BY_STATUS
-    └── Interrupted               130 Ctrl-C
+    └── Interrupted               130 Ctrl-C (SIGINT), 143 SIGTERM
+    OutputError                   2   results cannot be written (stdout or -o closed or full)
+
+`OutputError` is not an `SttError` on purpose: it is no input's failure, so
+it is not kept as one input's result; it stops the whole run.
 
 The module knows gRPC status codes by name only, so it imports nothing heavy;
 `sttcli.client.StreamCall` turns a call's gRPC status into `ServiceError`.
@@ -32,6 +36,9 @@ class ExitCode(enum.IntEnum):
     # 128 + SIGINT, what a shell reports for a process killed by Ctrl-C; Click
     # alone would exit 1, which scripts cannot tell from a failure.
     INTERRUPTED = 130
+    # 128 + SIGTERM: what `timeout`, `docker stop` and systemd send. Handled
+    # as Ctrl-C is (what was recognized is kept and written), told apart by it.
+    TERMINATED = 143
 
 
 EXIT_CODE_BY_STATUS: dict[str, ExitCode] = {
@@ -113,11 +120,38 @@ class CredentialUnreachable(CredentialError):
 
 
 class Interrupted(SttError):
-    exit_code = ExitCode.INTERRUPTED
+    """Stopped by a signal: Ctrl-C (SIGINT) or SIGTERM; `stop_signal` says which came."""
+
     code = "INTERRUPTED"
 
-    def __init__(self) -> None:
-        super().__init__("interrupted")
+    def __init__(self, terminated: bool | None = None) -> None:
+        if terminated is None:
+            terminated = stop_signal.terminated
+        self.terminated = terminated
+        super().__init__("terminated (SIGTERM)" if terminated else "interrupted")
+
+    @property
+    def exit_code(self) -> ExitCode:  # type: ignore[override]
+        return ExitCode.TERMINATED if self.terminated else ExitCode.INTERRUPTED
+
+
+class _StopSignal:
+    """Which signal is stopping this run; set by the CLI's signal handling."""
+
+    terminated = False
+
+
+stop_signal = _StopSignal()
+
+
+class OutputError(Exception):
+    """Results cannot be written: stdout or -o is closed, full, or failing."""
+
+    exit_code = ExitCode.USAGE
+
+    @property
+    def message(self) -> str:
+        return str(self)
 
 
 @dataclass(frozen=True)

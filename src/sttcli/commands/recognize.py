@@ -12,7 +12,6 @@ import ipaddress
 import json
 import logging
 import os
-import signal
 import sys
 import time
 from collections.abc import Coroutine, Iterator
@@ -21,13 +20,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from sttcli import wire
+from sttcli import stdio, wire
 from sttcli.audio.plan import describe
 from sttcli.audio.sniff import OPUS_RATE, AudioFormat, Encoding, RateSource
 from sttcli.audio.sources import AudioSource, Conversion, open_source
 from sttcli.auth.chain import ChainOptions, Resolution, check_flags, resolve_chain
-from sttcli.auth.credentials import CredentialSource, known_secrets, masked, parse_header
+from sttcli.auth.credentials import (
+    CredentialSource,
+    build_metadata,
+    known_secrets,
+    masked,
+    parse_header,
+)
 from sttcli.batch import BatchOutcome, run_batch
+from sttcli.commands import preflight
 from sttcli.diagnostics import Diagnostics
 from sttcli.errors import BadInput, ExitCode, Interrupted, UsageError
 from sttcli.options import DEFAULT_ENDPOINT, RecognitionSettings, SessionPolicy, StreamSettings
@@ -49,10 +55,12 @@ from sttcli.output.render import (
     writer,
 )
 from sttcli.output.report import InputLines, summary
+from sttcli.output.safe import SafeObserver, for_json, for_text
 from sttcli.output.subtitles import FORMATS as SUBTITLE_FORMATS
 from sttcli.output.subtitles import MAX_LINE_WIDTH, MAX_LINES
 from sttcli.results import ErrorInfo, InputResult
 from sttcli.session import Connection, InputRecognizer, StartLimiter
+from sttcli.stop_signals import StopSignals
 
 T = TypeVar("T")
 log = logging.getLogger("sttcli")
@@ -88,22 +96,48 @@ class Plan:
 
 def run_recognize(params: dict[str, Any]) -> int:
     diagnostics = Diagnostics(
-        secrets=known_secrets(params), quiet=params["quiet"], verbose=params["verbose"]
+        secrets=known_secrets(params),
+        quiet=params["quiet"],
+        verbose=params["verbose"],
+        server_label="local server" if params["local"] else "",
     )
     diagnostics.install_logging()
-    plan = make_plan(params, stdout_is_terminal=sys.stdout.isatty())
-    with ExitStack() as stack:
+    # From here on SIGINT and SIGTERM only ask the run to stop: a signal while
+    # the local server starts must not land in the middle of starting it.
+    with StopSignals() as stopping, ExitStack() as stack:
+        plan = make_plan(params, stdout_is_terminal=_is_terminal(sys.stdout))
+        if plan.output is None and plan.output_dir is None and "stdout" in stdio.closed:
+            raise UsageError("stdout is closed: nowhere to write results (use -o or --output-dir)")
         if plan.local and not plan.dry_run:
             plan = stack.enter_context(_local_server(plan))
         out: TextIO = sys.stdout
+        name = "stdout"
         if plan.output:
             try:
-                out = stack.enter_context(open(plan.output, "w", encoding="utf-8"))
+                out = open(plan.output, "w", encoding="utf-8")  # noqa: SIM115
             except OSError as exc:
                 raise UsageError(f"-o {plan.output}: {exc.strerror or exc}") from None
+            stack.callback(_close_quietly, out)
+            name = plan.output
+        out = stdio.GuardedOutput(out, name)  # type: ignore[assignment]
         if plan.dry_run:
-            return _run_loop(_dry_run(plan, out, diagnostics))
-        return _run_loop(_recognize_all(plan, out, diagnostics))
+            return _run_loop(_dry_run(plan, out, diagnostics), stopping)
+        return _run_loop(_recognize_all(plan, out, diagnostics), stopping)
+
+
+def _close_quietly(file: TextIO) -> None:
+    """Close -o; what it could not take was reported when writing failed."""
+    try:
+        file.close()
+    except OSError:
+        pass
+
+
+def _is_terminal(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):
+        return False
 
 
 def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
@@ -117,12 +151,16 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
     if output_dir is not None:
         if params["output"]:
             raise UsageError("-o and --output-dir exclude each other")
-        if not output_dir.is_dir():
-            raise UsageError(f"--output-dir {output_dir}: not a directory")
-        result_paths(inputs, output_dir, output_format)  # two inputs, one file: fail now
+        preflight.prepare_output_dir(output_dir, create=False)
+        # Two inputs, one file; or a result file that is an input: fail now.
+        preflight.refuse_outputs_that_are_inputs(
+            inputs, result_paths(inputs, output_dir, output_format)
+        )
     elif params["skip_existing"]:
         raise UsageError("--skip-existing needs --output-dir")
     _check_timing_options(params, output_format, several=len(inputs) > 1, to_dir=bool(output_dir))
+    if params["output"]:
+        preflight.refuse_outputs_that_are_inputs(inputs, [Path(params["output"])])
     partial = params["partial"]
     if partial is None:
         partial = output_format == "live"
@@ -131,18 +169,22 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
     if params.get("local_model_dir") and not params["local"]:
         raise UsageError("--local-model-dir needs --local")
     endpoint = params["endpoint"]
+    if not params["local"]:
+        preflight.check_endpoint(endpoint)
+    headers = tuple(parse_header(h) for h in params["headers"])
     chain = _credentials(params)
     credentials = chain.provider or CredentialSource(environ={})
-    if (
-        not params["local"]
-        and not params["dry_run"]
-        and endpoint == DEFAULT_ENDPOINT
-        and not chain.found
-    ):
-        raise UsageError(
+    # Values given as flags or variables: checked even with --local, which sends none.
+    preflight.check_credential(CredentialSource(params["iam_token"], params["api_key"]).resolve())
+    authorized = chain.found or any(name == "authorization" for name, _ in headers)
+    if not params["local"] and endpoint == DEFAULT_ENDPOINT and not authorized:
+        problem = (
             f"{chain.missing_message()}; for {DEFAULT_ENDPOINT} set one of them "
             "(YC_API_KEY is the simplest), or use --local to recognize offline"
         )
+        if not params["dry_run"]:
+            raise UsageError(problem)
+        log.warning("%s; a real run would stop here", problem)
     settings = RecognitionSettings(
         language=params["lang"],
         model=params["model"],
@@ -168,13 +210,18 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
     connection = Connection(
         endpoint=endpoint,
         credentials=credentials,
-        headers=tuple(parse_header(h) for h in params["headers"]),
+        headers=headers,
         normalize_partials=params["normalize_partials"],
         insecure=params["insecure"],
         ca_file=params["ca_file"],
     )
-    if params["ca_file"] and not os.access(params["ca_file"], os.R_OK):
-        raise UsageError(f"--ca-file {params['ca_file']}: cannot read it")
+    if params["ca_file"]:
+        preflight.check_ca_file(params["ca_file"])
+    preflight.check_metadata_size(
+        build_metadata(
+            credentials.preview(), headers, normalize_partials=params["normalize_partials"]
+        )
+    )
     if params["max_rps"] <= 0:
         raise UsageError("--max-rps must be positive")
     if connection.insecure and not params["local"] and not _is_loopback(endpoint):
@@ -182,6 +229,8 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
             log.warning(
                 "--insecure to %s: the credentials go over the network in clear text", endpoint
             )
+    if output_dir is not None and not params["dry_run"]:
+        preflight.prepare_output_dir(output_dir, create=True)  # the last check: it creates
     return Plan(
         inputs=inputs,
         output_format=output_format,
@@ -249,7 +298,11 @@ def _local_server(plan: Plan) -> Iterator[Plan]:
     # Each worker is 200-300 MB and a core's worth of decoding: more workers
     # than cores would not decode faster. Streams beyond them wait for a decoder.
     workers = max(1, min(plan.jobs, os.cpu_count() or 1))
-    engine = make_engine(plan.local_engine, workers, model_dir=plan.local_model_dir, wait=False)
+    # STTCLI_LOCAL_ENGINE=synthetic: the deterministic engine, for tests of the CLI itself.
+    synthetic = os.environ.get("STTCLI_LOCAL_ENGINE") == "synthetic"
+    name = "synthetic" if synthetic else plan.local_engine
+    model_dir = None if synthetic else plan.local_model_dir
+    engine = make_engine(name, workers, model_dir=model_dir, wait=False)
     try:
         server, port, _ = create_server("127.0.0.1:0", engine, workers=workers)
         try:
@@ -261,7 +314,9 @@ def _local_server(plan: Plan) -> Iterator[Plan]:
             )
             yield replace(plan, connection=connection)
         finally:
-            server.stop(grace=None)
+            # Streams end before the engine does: a decoder closed under a
+            # running stream would look like a crash.
+            server.stop(grace=None).wait(5)
     finally:
         engine.close()
 
@@ -289,18 +344,27 @@ def _inputs(params: dict[str, Any]) -> tuple[str, ...]:
         raise UsageError("'-' (stdin) can be given once at most")
     if listed == "-" and "-" in inputs:
         raise UsageError("stdin cannot be both the list of inputs (--from-file -) and audio")
+    if "-" in inputs and "stdin" in stdio.closed:
+        raise UsageError("stdin is closed: give AUDIO files, or pipe audio to stdin")
     return tuple(inputs)
 
 
 def _read_list(listed: str) -> list[str]:
+    if listed == "-" and "stdin" in stdio.closed:
+        raise UsageError("--from-file -: stdin is closed")
     try:
         if listed == "-":
-            lines = sys.stdin.read().splitlines()
+            content = sys.stdin.buffer.read()
         else:
-            with open(listed, encoding="utf-8") as file:
-                lines = file.read().splitlines()
+            with open(listed, "rb") as file:
+                content = file.read()
     except OSError as exc:
         raise UsageError(f"--from-file {listed}: {exc.strerror or exc}") from None
+    if b"\0" in content:
+        raise UsageError(f"--from-file {listed}: not a list of paths (it holds binary data)")
+    # Paths are bytes to the system: decode them as the command line is decoded,
+    # so that a name that is not UTF-8 opens the file it names.
+    lines = os.fsdecode(content).splitlines()
     entries = [line.strip() for line in lines]
     return [entry for entry in entries if entry and not entry.startswith("#")]
 
@@ -402,30 +466,39 @@ def _progress_view(run: _Run) -> ProgressView | None:
 
 
 def _observers(run: _Run, view: ProgressView | None) -> list[Observer]:
+    """Renderers, result files and progress, each behind `SafeObserver`.
+
+    Every result passes the secret scrubber on its way out; what is text
+    (text and live output, .txt files, stderr lines) also loses control
+    characters and line breaks; JSON escapes those itself.
+    """
     plan = run.plan
+    scrub = run.diagnostics.scrub
+    as_text, as_json = for_text(scrub), for_json(scrub)
+    results_clean = as_json if plan.output_format in ("json", "jsonl") else as_text
     observers: list[Observer] = []
     if plan.output_dir is not None:
         paths = result_paths(plan.inputs, plan.output_dir, plan.output_format)
-        observers.append(
-            ResultFiles(
-                dict(enumerate(paths)),
-                plan.output_format,
-                timestamps=plan.timestamps,
-                max_line_width=plan.max_line_width,
-                max_lines=plan.max_lines,
-            )
+        files = ResultFiles(
+            dict(enumerate(paths)),
+            plan.output_format,
+            timestamps=plan.timestamps,
+            max_line_width=plan.max_line_width,
+            max_lines=plan.max_lines,
         )
+        observers.append(SafeObserver(files, results_clean))
     else:
         emit: Emit = writer(run.out)
         if view is not None and same_terminal(run.out):
             emit = view.print_above
-        observers.append(_renderer(plan, run, emit))
+        observers.append(SafeObserver(_renderer(plan, run, emit), results_clean))
     if run.several:
         # Failures always get their line; -q and a person's view drop the "ok" ones.
         say = view.print_above if view is not None else run.diagnostics.write
-        observers.append(InputLines(say, successes=view is None and not run.diagnostics.quiet))
+        lines = InputLines(say, successes=view is None and not run.diagnostics.quiet)
+        observers.append(SafeObserver(lines, as_text))
     if view is not None:
-        observers.append(view)
+        observers.append(SafeObserver(view, as_text))
     return observers
 
 
@@ -455,7 +528,7 @@ async def _refresh(view: ProgressView) -> None:
 def _report(run: _Run, outcome: BatchOutcome, wall_seconds: float) -> None:
     diagnostics = run.diagnostics
     if outcome.interrupted:
-        diagnostics.error("interrupted")
+        diagnostics.error(Interrupted().message)
     if not run.several:
         for result in outcome.results.values():
             if result.error is not None and not outcome.interrupted:
@@ -527,7 +600,7 @@ async def _dry_run(plan: Plan, out: TextIO, diagnostics: Diagnostics) -> int:
             if plan.stream.send_as == "oggopus" and on_wire.encoding is Encoding.LPCM:
                 on_wire = AudioFormat(Encoding.OGG_OPUS, OPUS_RATE, RateSource.OPUS)
             document = {
-                "input": name,
+                "input": for_json(diagnostics.scrub)(name),
                 "source": source.origin.to_json(),
                 "endpoint": "(local)" if plan.local else plan.connection.endpoint,
                 "metadata": masked(metadata),
@@ -540,34 +613,24 @@ async def _dry_run(plan: Plan, out: TextIO, diagnostics: Diagnostics) -> int:
     return int(ExitCode.OK)
 
 
-def _run_loop(main: Coroutine[Any, Any, T]) -> T:
-    """Run `main`; the first Ctrl-C cancels it (it finishes cleanly), a second one kills."""
+def _run_loop(main: Coroutine[Any, Any, T], stopping: StopSignals) -> T:
+    """Run `main`; the first SIGINT or SIGTERM cancels it (it finishes cleanly)."""
     loop = asyncio.new_event_loop()
     task = loop.create_task(main)
-    interrupted = False
 
-    def on_interrupt() -> None:
-        nonlocal interrupted
-        if interrupted:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            raise KeyboardInterrupt
-        interrupted = True
-        task.cancel()
+    # The signal handler runs between bytecodes of the main thread, possibly
+    # while the loop sleeps in select(): wake it through its own channel.
+    def cancel() -> None:
+        loop.call_soon_threadsafe(task.cancel)
 
-    try:
-        loop.add_signal_handler(signal.SIGINT, on_interrupt)
-    except (NotImplementedError, RuntimeError, ValueError):
-        pass  # not the main thread, or no signal support: KeyboardInterrupt as usual
+    stopping.on_stop(cancel)
     try:
         return loop.run_until_complete(task)
     except asyncio.CancelledError:
-        if interrupted:  # Ctrl-C before or after the batch itself (opening, sniffing)
+        if stopping.stopping:  # a signal before or after the batch itself (opening, sniffing)
             raise Interrupted() from None
         raise
     finally:
-        try:
-            loop.remove_signal_handler(signal.SIGINT)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
+        stopping.on_stop(None)
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()

@@ -55,7 +55,7 @@ def describe(engine: Engine) -> str | None:
 
 
 def run_serve(params: dict[str, Any]) -> int:
-    from sttcli.server.app import serve
+    from sttcli.server.app import BindError, serve
     from sttcli.server.servicer import Auth, Limits
 
     diagnostics = Diagnostics(quiet=params["quiet"], verbose=params["verbose"])
@@ -67,6 +67,8 @@ def run_serve(params: dict[str, Any]) -> int:
         )
     if params["max_session_seconds"] <= 0 or params["max_session_bytes"] <= 0:
         raise UsageError("--max-session-seconds and --max-session-bytes must be positive")
+    for option in ("api_key", "iam_token"):
+        _check_credential(option, params[option])
     workers = params["workers"] or os.cpu_count() or 1
     engine = make_engine(params["engine"], workers, model_dir=params["model_dir"], verify_all=True)
     description = describe(engine)
@@ -87,9 +89,20 @@ def run_serve(params: dict[str, Any]) -> int:
             auth=auth,
             announce=diagnostics.write,
         )
-    except OSError:
+    except BindError:
         raise UsageError(
             f"cannot listen on {params['host']}:{params['port']}: "
             "the address is taken or not this machine's"
         ) from None
     return int(ExitCode.OK)
+
+
+def _check_credential(option: str, value: str | None) -> None:
+    """An empty credential (an unset variable: `--api-key "$KEY"`) would switch auth off."""
+    flag = "--" + option.replace("_", "-")
+    if value is None:
+        return
+    if not value.strip():
+        raise UsageError(f"{flag} is empty: give the credential, or leave the option out")
+    if not value.isascii() or not value.isprintable() or " " in value:
+        raise UsageError(f"{flag}: the value must be printable ASCII without spaces")

@@ -112,14 +112,27 @@ class ResultFiles(Quiet):
 
     def done(self, ref: InputRef, result: InputResult) -> None:
         lines = self._lines.pop(ref.index, [])
-        if result.error is not None:
-            self._subtitles.pop(ref.index, None)
-            return  # no file: --skip-existing will run it again
+        path = self.paths[ref.index]
         if self.format == "json":
             lines = [dump_json(result.to_json())]
         if self.format in ("srt", "vtt"):
-            pieces = "".join(lines) + self._subtitle_stream(ref).finish()
+            text = "".join(lines) + self._subtitle_stream(ref).finish()
             del self._subtitles[ref.index]
-            write_atomically(self.paths[ref.index], pieces)
+        else:
+            text = "".join(line + "\n" for line in lines)
+        if result.error is not None:
+            # No result file: --skip-existing will run it again. An input
+            # stopped by Ctrl-C or SIGTERM keeps what it got in `NAME.partial`.
+            if result.error.code == "INTERRUPTED" and (result.utterances or lines):
+                write_atomically(partial_path(path), text)
             return
-        write_atomically(self.paths[ref.index], "".join(line + "\n" for line in lines))
+        write_atomically(path, text)
+        try:
+            partial_path(path).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def partial_path(path: Path) -> Path:
+    """Where an interrupted input's results go: beside its result file, never taken for it."""
+    return path.with_name(path.name + ".partial")

@@ -231,10 +231,11 @@ class LiveRenderer(Quiet):
             # final, and it must not show the stale partial for a frame.
             self._live.update(Text(""), refresh=True)
             if event.text:
+                # Wrapped by Rich at word boundaries, not cut mid-word by the terminal.
                 line = final_line(event, timestamps=self.timestamps)
-                self.console.print(Text(line), soft_wrap=True)
+                self.console.print(Text(line), soft_wrap=False)
         else:
-            self._live.update(Text(self._tail(event.text), style="dim"), refresh=True)
+            self._live.update(Text(self._tail(event.text), style=_partial_style()), refresh=True)
 
     def _tail(self, text: str) -> str:
         # A long utterance would outgrow the screen: show its last two lines.
@@ -312,6 +313,11 @@ class ProgressView(Quiet):
 
     def close(self) -> None:
         self._progress.stop()
+
+
+def _partial_style() -> str:
+    """Partials are dim, unless NO_COLOR asks for plain text (Rich drops colours, not dim)."""
+    return "" if os.environ.get("NO_COLOR") else "dim"
 
 
 def _short(name: str, width: int = 30) -> str:

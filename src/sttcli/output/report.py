@@ -30,9 +30,13 @@ def summary(
     results: list[InputResult], *, wall_seconds: float, skipped: int = 0, not_run: int = 0
 ) -> str:
     ok = sum(result.error is None for result in results)
-    failed = len(results) - ok
+    # Stopped by Ctrl-C or SIGTERM: not a failure of the input, and not "not run" either.
+    interrupted = sum(r.error is not None and r.error.code == "INTERRUPTED" for r in results)
+    failed = len(results) - ok - interrupted
     audio = sum(result.audio_duration_s for result in results)
     parts = [f"{ok} ok", f"{failed} failed"]
+    if interrupted:
+        parts.append(f"{interrupted} interrupted")
     if skipped:
         parts.append(f"{skipped} skipped")
     if not_run:

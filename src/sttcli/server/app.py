@@ -26,6 +26,15 @@ SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
 )
 GRACE_SECONDS = 5.0
+STREAM_THREADS = 128
+
+
+class BindError(OSError):
+    """The address cannot be listened on: taken, or not this machine's.
+
+    Its own class, so that only a failed bind is reported as one: an OSError
+    while stopping (SIGTERM during running streams) is something else.
+    """
 
 
 def create_server(
@@ -39,16 +48,21 @@ def create_server(
     """A started server on `address` ("host:0" picks a port); returns it, the port, the servicer."""
     servicer = SttServicer(engine, limits=limits, auth=auth)
     # Streams beyond the engine's capacity wait for a decoder in their thread:
-    # leave room for them rather than refusing them.
-    pool = futures.ThreadPoolExecutor(max_workers=max(8, workers * 4), thread_name_prefix="stream")
+    # leave room for them rather than refusing them. A stream holds its thread
+    # while it runs, a quiet one too (for at most `limits.idle_seconds`), so
+    # the pool is much larger than the decoders: idle streams cannot fill it
+    # before they time out. An idle thread costs little memory.
+    pool = futures.ThreadPoolExecutor(
+        max_workers=max(STREAM_THREADS, workers * 4), thread_name_prefix="stream"
+    )
     server = grpc.server(pool, options=SERVER_OPTIONS)
     rpc.add_SttServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     try:
         port = server.add_insecure_port(address)
     except RuntimeError as error:  # grpc's way of saying the bind failed
-        raise OSError(f"cannot listen on {address}") from error
+        raise BindError(f"cannot listen on {address}") from error
     if port == 0:
-        raise OSError(f"cannot listen on {address}")
+        raise BindError(f"cannot listen on {address}")
     server.start()
     return server, port, servicer
 

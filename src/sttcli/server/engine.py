@@ -40,6 +40,10 @@ class EngineError(RuntimeError):
     """The recognizer failed; the stream ends with INTERNAL."""
 
 
+class EngineStopped(EngineError):
+    """The engine was closed under a running stream: the server is stopping, nothing failed."""
+
+
 class EngineStartError(EngineError):
     """The recognizer could not start (a broken install or model): FAILED_PRECONDITION.
 

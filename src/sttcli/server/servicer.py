@@ -22,16 +22,19 @@ import grpc
 from sttcli._proto import stt_service_pb2 as pb
 from sttcli._proto import stt_service_pb2_grpc as rpc
 from sttcli.audio.sniff import DEFAULT_RATE, OPUS_RATE, SUPPORTED_RATES
+from sttcli.safe_text import bounded
 from sttcli.server.engine import (
     Engine,
     EngineError,
     EngineEvent,
     EngineSession,
     EngineStartError,
+    EngineStopped,
     Final,
     LanguageRouter,
     Partial,
 )
+from sttcli.server.idle import IdleLimitedRequests, IdleTimeout
 from sttcli.server.opus import OggOpusDecoder, OpusDecodeError
 from sttcli.server.text import TextOptions
 
@@ -39,6 +42,10 @@ log = logging.getLogger("sttcli.server")
 
 MODELS = ("", "general")
 Spec = pb.RecognitionSpec
+# The longest language_code, model and folder_id accepted. Real ones are far
+# shorter ("ru-RU", "general", 20-character folder ids); a longer one is a
+# mistake or an attack, refused with INVALID_ARGUMENT and quoted only in part.
+MAX_FIELD_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,8 @@ class Limits:
 
     max_seconds: float = 300.0
     max_bytes: int = 10 * 1024 * 1024
+    # SpeechKit ends a stream that sends no audio for 5 seconds.
+    idle_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -117,13 +126,14 @@ class SttServicer(rpc.SttServiceServicer):
         context.send_initial_metadata((("x-request-id", stream.request_id),))
         started = time.monotonic()
         session: EngineSession | None = None
+        requests = IdleLimitedRequests(request_iterator, self.limits.idle_seconds)
         with self._lock:
             self._active += 1
         try:
             refusal = self.auth.check(dict(context.invocation_metadata()))
             if refusal:
                 raise _Rejected(grpc.StatusCode.UNAUTHENTICATED, refusal)
-            first = next(request_iterator, None)
+            first = next(requests, None)
             if first is None:
                 raise _Rejected(
                     grpc.StatusCode.INVALID_ARGUMENT, "the stream ended before its config"
@@ -132,20 +142,35 @@ class SttServicer(rpc.SttServiceServicer):
                 raise _Rejected(
                     grpc.StatusCode.INVALID_ARGUMENT, "the first message must carry the config"
                 )
-            self._configure(stream, first.config.specification)
-            session = self.engine.open(
-                stream.rate, partials=stream.partials, language=stream.text.language
-            )
-            for request in request_iterator:
-                if request.HasField("config"):
-                    raise _Rejected(
-                        grpc.StatusCode.INVALID_ARGUMENT,
-                        "only the first message may carry a config; later ones carry audio",
-                    )
-                pcm = self._admit(stream, request.audio_content)
-                if not stream.done and pcm:
-                    yield from self._respond(stream, session.feed(pcm))
-            if not stream.done:
+            self._configure(stream, first.config)
+            try:
+                for request in requests:
+                    if request.HasField("config"):
+                        raise _Rejected(
+                            grpc.StatusCode.INVALID_ARGUMENT,
+                            "only the first message may carry a config; later ones carry audio",
+                        )
+                    pcm = self._admit(stream, request.audio_content)
+                    if not stream.done and pcm:
+                        # A decoder is taken with the first audio, not with the
+                        # config: a stream that never sends audio holds none.
+                        if session is None:
+                            session = self.engine.open(
+                                stream.rate,
+                                partials=stream.partials,
+                                language=stream.text.language,
+                            )
+                        yield from self._respond(stream, session.feed(pcm))
+            except IdleTimeout:
+                # Finals of the audio that came are the client's: send them, then end.
+                if session is not None and not stream.done:
+                    yield from self._respond(stream, session.finish())
+                raise _Rejected(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f"no audio for {self.limits.idle_seconds:g} s: a stream ends when its "
+                    "audio stops; send silence to keep it open",
+                ) from None
+            if session is not None and not stream.done:
                 yield from self._respond(stream, session.finish())
             log.info(
                 "stream %s: done, %.1f s of audio, %d final(s), %.1f s",
@@ -154,9 +179,21 @@ class SttServicer(rpc.SttServiceServicer):
                 stream.finals,
                 time.monotonic() - started,
             )
+        except IdleTimeout:
+            message = f"no config within {self.limits.idle_seconds:g} s"
+            log.info("stream %s: DEADLINE_EXCEEDED: %s", stream.request_id, message)
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, message)
         except _Rejected as rejection:
-            log.info("stream %s: %s: %s", stream.request_id, rejection.code.name, rejection.message)
+            log.info(
+                "stream %s: %s: %s",
+                stream.request_id,
+                rejection.code.name,
+                bounded(rejection.message, 300),
+            )
             context.abort(rejection.code, rejection.message)
+        except EngineStopped:
+            log.info("stream %s: the server is stopping", stream.request_id)
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the server is stopping")
         except EngineStartError as error:  # the client is told; a server log says it once
             log.info("stream %s: %s", stream.request_id, error)
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
@@ -168,13 +205,26 @@ class SttServicer(rpc.SttServiceServicer):
             # connection broke, or the server is shutting down.
             log.info("stream %s: the client went away", stream.request_id)
         finally:
+            requests.close()
             if session is not None:
                 session.close()
             with self._lock:
                 self._active -= 1
 
-    def _configure(self, stream: _Stream, spec: Spec) -> None:
+    def _configure(self, stream: _Stream, config: pb.RecognitionConfig) -> None:
         invalid = grpc.StatusCode.INVALID_ARGUMENT
+        spec = config.specification
+        for field_name, value in (
+            ("language_code", spec.language_code),
+            ("model", spec.model),
+            ("folder_id", config.folder_id),
+        ):
+            if len(value) > MAX_FIELD_LENGTH:
+                raise _Rejected(
+                    invalid,
+                    f"{field_name} is {len(value)} characters long; at most "
+                    f"{MAX_FIELD_LENGTH} are accepted",
+                )
         encoding = spec.audio_encoding
         if encoding == Spec.MP3:
             raise _Rejected(
@@ -208,11 +258,13 @@ class SttServicer(rpc.SttServiceServicer):
         elif language.lower() not in {lang.lower() for lang in languages}:
             raise _Rejected(
                 invalid,
-                f"language_code {spec.language_code!r} is not available here; "
+                f"language_code {bounded(spec.language_code)!r} is not available here; "
                 f"this server has: {', '.join(languages)}",
             )
         if spec.model not in MODELS:
-            raise _Rejected(invalid, f"model {spec.model!r} is not available; use 'general'")
+            raise _Rejected(
+                invalid, f"model {bounded(spec.model)!r} is not available; use 'general'"
+            )
         stream.partials = spec.partial_results
         stream.single_utterance = spec.single_utterance
         stream.text = TextOptions(

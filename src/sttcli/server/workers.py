@@ -18,7 +18,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-from sttcli.server.engine import EngineError, EngineEvent, EngineStartError
+from sttcli.server.engine import EngineError, EngineEvent, EngineStartError, EngineStopped
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,19 @@ class WorkerEngine:
         for worker in list(self._all):
             worker.wait_ready()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def open(self, sample_rate: int, *, partials: bool, language: str = "") -> WorkerSession:
-        worker = self._idle.get()
+        while True:  # a stream waiting for a decoder must not wait past close()
+            if self._closed:
+                raise EngineStopped("the server is stopping")
+            try:
+                worker = self._idle.get(timeout=0.5)
+                break
+            except queue.Empty:
+                continue
         session = WorkerSession(self, worker)
         session.call("start", sample_rate, partials, language)
         return session
@@ -99,9 +110,11 @@ class WorkerSession:
             raise EngineError("the session is closed")
         try:
             return worker.call(*message)
-        except EngineError:
+        except EngineError as error:
             self._worker = None
             self._engine._release(worker, broken=True)  # noqa: SLF001
+            if self._engine.closed:  # close() stopped the worker under this stream
+                raise EngineStopped("the server is stopping") from error
             raise
 
     def feed(self, pcm: bytes) -> list[EngineEvent]:
@@ -131,13 +144,16 @@ class Worker:
     def __init__(self, context: Any, target: Any, args: tuple[Any, ...], name: str) -> None:
         self._connection, child = context.Pipe()
         self.process = context.Process(target=target, args=(child, *args), name=name, daemon=True)
-        # The child inherits this: a Ctrl-C at the terminal reaches workers
-        # still starting up, and only the server should decide when they stop.
-        previous = _ignore_sigint()
+        # A Ctrl-C at the terminal reaches workers still starting up, and
+        # only the server should decide when they stop: the child inherits
+        # SIGINT blocked (it ignores it from its first line). Blocked rather
+        # than ignored here, so that this process's own Ctrl-C in the meantime
+        # is delivered once the worker has started, not lost.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             self.process.start()
         finally:
-            _restore_sigint(previous)
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         child.close()
         self._ready = False
 
@@ -172,18 +188,10 @@ class Worker:
         if self.process.is_alive():
             self.process.kill()
             self.process.join(timeout=2)
-        self._connection.close()
-
-
-def _ignore_sigint() -> Any:
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _restore_sigint(previous: Any) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGINT, previous)
+        try:
+            self._connection.close()
+        except OSError:
+            pass  # a stream's thread was using it as the server stopped
 
 
 def serve_streams(connection: Connection, start: Callable[..., StreamDecoder]) -> None:

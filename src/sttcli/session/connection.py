@@ -111,7 +111,12 @@ class Connection:
         return True
 
     def _build(self, credential: Credential | None, *, announce: bool = True) -> Metadata:
-        described = credential.describe() if credential else "no credentials"
+        if credential is not None:
+            described = credential.describe()
+        elif any(name == "authorization" for name, _ in self.headers):
+            described = "the authorization header from -H"
+        else:
+            described = "no credentials"
         if announce and described != self._announced:
             log.info("using %s", described)
             self._announced = described
