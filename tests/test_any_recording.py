@@ -312,6 +312,63 @@ def test_frames_ffmpeg_cannot_decode_are_skipped_with_one_warning(
     assert json.loads(result.stdout)["text"].startswith("alpha bravo")
 
 
+def flac_damaged_at_its_start(seed: int = 0) -> tuple[bytes, float]:
+    """A FLAC whose first utterance is lost; and where its first good frame starts, in s."""
+    audio = tones(*SPOKEN, rate=44100, channels=2, gap=1.5)
+    data = encode(
+        audio, None, container="flac", codec="flac", rate=44100, layout="stereo", in_channels=2
+    )
+    import io
+
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        packets = [p for p in container.demux(container.streams.audio[0]) if p.pos is not None]
+    first = packets[0].pos
+    # Break every packet of the first utterance and the start of its pause.
+    good = next(p for p in packets if p.pts * p.time_base > 1.0)
+    broken = bytearray(data)
+    noise = random.Random(seed)
+    for offset in range(first, good.pos):
+        broken[offset] = 0 if seed == 0 else noise.randrange(256)
+    return bytes(broken), float(good.pts * good.time_base)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_damage_at_the_start_keeps_later_positions_those_of_the_input(
+    tone_server: str, tmp_path: Path, seed: int
+) -> None:
+    data, _ = flac_damaged_at_its_start(seed)
+    path = tmp_path / "damaged.flac"
+    path.write_bytes(data)
+    result = against(tone_server, "-f", "json", str(path))
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["text"] == "charlie delta echo"
+    assert document["audio_duration_s"] == pytest.approx(5.0, abs=0.05)
+    (utterance,) = document["utterances"]
+    # lead 0.2 s, two 0.3 s words, 0.1 s between, then 1.5 s of pause.
+    assert utterance["start_s"] == pytest.approx(2.4, abs=0.05)
+    assert utterance["end_s"] == pytest.approx(3.5, abs=0.05)
+
+
+def test_a_warning_for_damage_at_the_start_gives_its_real_positions(
+    tone_server: str, tmp_path: Path
+) -> None:
+    data, good_from = flac_damaged_at_its_start(seed=1)
+    path = tmp_path / "damaged.flac"
+    path.write_bytes(data)
+    result = against(tone_server, "-f", "json", str(path))
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "could not decode" in line]
+    assert len(warnings) == 1, result.stderr
+    found = re.search(r"between ([\d.]+) s and ([\d.]+) s", warnings[0])
+    assert found, warnings[0]
+    start, end = float(found[1]), float(found[2])
+    assert 0.0 <= start < end <= good_from + 0.01
+    assert end > 0.5
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [

@@ -228,7 +228,14 @@ class _Decoding:
         self.time_base = None if stream.time_base is None else float(stream.time_base)
         # A pipe may be live: hand its audio on as it comes; a file in big blocks.
         self.block = _BLOCK // 8 if self.reader._request.from_pipe else _BLOCK
-        self.origin: float | None = None
+        # Where the input's timeline begins: 0, not the first frame that
+        # decodes, so that damage at the very start is filled too. FFmpeg's
+        # `start_time` is only the first packet it read (after any damage), so
+        # it counts only when negative: an encoder's priming before 0.
+        self.origin = 0.0
+        if stream.start_time is not None and self.time_base is not None:
+            self.origin = min(0.0, stream.start_time * self.time_base)
+        self.lost_s = 0.0  # silence put in for audio that never came out of FFmpeg
         try:
             for packet in self.container.demux(stream):
                 if not self._packet(packet):
@@ -263,24 +270,30 @@ class _Decoding:
         self.skipped += 1
         self.reason = _reason(error)
         at = self._seconds()
-        if packet.pts is not None and self.time_base is not None and self.origin is not None:
-            at = packet.pts * self.time_base - self.origin
-        if self.skipped_from is None:
-            self.skipped_from = at
-        self.skipped_to = at
+        if packet.pts is not None and self.time_base is not None:
+            at = max(0.0, packet.pts * self.time_base - self.origin)
+        end = at
+        if packet.duration and packet.pts is not None and self.time_base is not None:
+            end = at + packet.duration * self.time_base
+        self._lost(at, end)
+
+    def _lost(self, start: float, end: float) -> None:
+        """Widen the span the warning gives to cover audio lost between two positions."""
+        if self.skipped_from is None or start < self.skipped_from:
+            self.skipped_from = start
+        self.skipped_to = max(self.skipped_to, end)
 
     def _fill_gap(self, frame: Any) -> None:
         """Silence for audio that is missing (frames skipped), so later positions hold."""
         pts = frame.pts
         if pts is None or self.time_base is None:
             return
-        at = pts * self.time_base
-        if self.origin is None:
-            self.origin = at
-            return
-        gap = (at - self.origin) - self._seconds()
+        gap = (pts * self.time_base - self.origin) - self._seconds()
         if _GAP_TOLERANCE_S < gap < _GAP_LIMIT_S:
+            at = self._seconds()
             self.pending += bytes(int(gap * self.rate) * 2)
+            self.lost_s += gap
+            self._lost(at, at + gap)
 
     def _frames(self, frames: list[Any]) -> None:
         for frame in frames:
@@ -302,15 +315,26 @@ class _Decoding:
         return True
 
     def _warn_skipped(self) -> None:
+        """One line for all the audio lost, in seconds of the input."""
+        start = self.skipped_from or 0.0
         if self.skipped:
             log.warning(
                 "%s: skipped %d frame%s FFmpeg could not decode, between %.2f s and %.2f s (%s)",
                 self.name,
                 self.skipped,
                 "" if self.skipped == 1 else "s",
-                self.skipped_from or 0.0,
+                start,
                 self.skipped_to,
                 self.reason,
+            )
+        elif self.lost_s:
+            log.warning(
+                "%s: %.2f s of audio FFmpeg could not read, between %.2f s and %.2f s; "
+                "replaced by silence",
+                self.name,
+                self.lost_s,
+                start,
+                self.skipped_to,
             )
 
 
