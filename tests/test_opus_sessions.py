@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from support.servers import running_server
 from support.tones import WORDS, ToneEngine, encode, tones
 
 from sttcli.audio import decoded
+from sttcli.audio import encode as opus_encode
 from sttcli.audio.ogg import OggReader
 from sttcli.audio.sources import Conversion, open_source
 from sttcli.options import SessionPolicy, StreamSettings
@@ -279,3 +282,105 @@ def test_a_decoded_pipe_resumes_from_the_pcm_it_kept(
     document = json.loads(result.stdout)
     assert texts(document) == words
     assert (document["sessions"], document["retries"]) == (2, 1)
+
+
+# -- the Opus encoder: off the event loop, and let go however a session ends -----
+
+
+class WatchedEncoder(opus_encode.OggOpusEncoder):
+    """The real encoder, telling which threads it encoded in and whether it was let go."""
+
+    made: list[WatchedEncoder] = []
+
+    def __init__(self, rate: int) -> None:
+        super().__init__(rate)
+        self.threads: set[int] = set()
+        self.let_go = False
+        WatchedEncoder.made.append(self)
+
+    def encode(self, pcm: bytes) -> bytes:
+        self.threads.add(threading.get_ident())
+        return super().encode(pcm)
+
+    def finish(self) -> bytes:
+        self.let_go = True
+        return super().finish()
+
+    def close(self) -> None:
+        self.let_go = True
+        super().close()
+
+
+@pytest.fixture
+def watched(monkeypatch: pytest.MonkeyPatch) -> list[WatchedEncoder]:
+    monkeypatch.setattr(opus_encode, "OggOpusEncoder", WatchedEncoder)
+    monkeypatch.setattr(WatchedEncoder, "made", [])
+    return WatchedEncoder.made
+
+
+def all_let_go(encoders: list[WatchedEncoder]) -> bool:
+    """The last encoder is closed in its own thread just after the stream: wait for it."""
+    deadline = time.monotonic() + 10
+    while not all(e.let_go for e in encoders) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return all(e.let_go for e in encoders)
+
+
+def test_opus_is_encoded_off_the_event_loop(
+    talk: tuple[Path, list[str]], watched: list[WatchedEncoder]
+) -> None:
+    path, words = talk
+    server = FaultServer(engine=ToneEngine())
+    try:
+        result, _ = asyncio.run(
+            recognize_path(
+                path,
+                server.address,
+                stream=StreamSettings(send_as="oggopus"),
+                policy=SessionPolicy(max_session_seconds=10.0),
+            )
+        )
+    finally:
+        server.stop()
+    assert result.ok, result.error
+    assert [u.text for u in result.utterances] == words
+    assert len(watched) == result.sessions >= 3
+    loop_thread = threading.get_ident()  # asyncio.run ran the loop in this thread
+    assert all(e.threads and loop_thread not in e.threads for e in watched)
+    assert all_let_go(watched)
+
+
+@pytest.mark.parametrize(
+    ("fault", "policy"),
+    [
+        pytest.param(Fault("unavailable", after=20), SessionPolicy(), id="retried"),
+        pytest.param(
+            Fault("stall", after=20, seconds=3.0),
+            SessionPolicy(retries=0, timeout=1.0),
+            id="timed-out",
+        ),
+    ],
+)
+def test_every_opus_encoder_is_let_go_when_a_session_is_cut_short(
+    talk: tuple[Path, list[str]],
+    watched: list[WatchedEncoder],
+    fault: Fault,
+    policy: SessionPolicy,
+) -> None:
+    path, _ = talk
+    server = FaultServer(engine=ToneEngine())
+    try:
+        server.plan = [fault]
+        asyncio.run(
+            recognize_path(
+                path,
+                server.address,
+                stream=StreamSettings(speed=20, send_as="oggopus"),
+                policy=policy,
+                clockwork=SHORT_BACKOFF,
+            )
+        )
+    finally:
+        server.stop()
+    assert watched
+    assert all_let_go(watched)

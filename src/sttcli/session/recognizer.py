@@ -380,19 +380,13 @@ class InputRecognizer:
         self._all_sent = True
         await call.done_writing()
 
-    async def _encoded(self, pcm: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
-        """One session's PCM as a fresh Ogg Opus stream (headers first)."""
-        from sttcli.audio.encode import OggOpusEncoder
+    def _encoded(self, pcm: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+        """One session's PCM as a fresh Ogg Opus stream (headers first), encoded off the loop."""
+        from sttcli.audio.encode import encode_as_opus
 
-        encoder = OggOpusEncoder(self.audio.sample_rate)
-        async with contextlib.aclosing(pcm):
-            async for chunk in pcm:
-                data = encoder.encode(chunk)
-                if data:
-                    yield data
-        tail = encoder.finish()
-        if tail:
-            yield tail
+        # A quarter second of audio at most waits for the encoder thread.
+        batch = max(self.stream.chunk_size, int(0.25 * (self.bytes_per_second or 0)))
+        return encode_as_opus(pcm, self.audio.sample_rate, batch_bytes=batch)
 
     async def _session_audio(
         self, start: int, stop: asyncio.Event, ending: _Ending
