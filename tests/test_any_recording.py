@@ -537,3 +537,100 @@ def test_a_recording_from_a_fifo_is_decoded_as_it_arrives(
         writer.join(timeout=10)
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["text"] == EXPECTED
+
+
+# -- --rate and --channels describe raw LPCM: a header must agree with them --------
+
+
+@pytest.fixture(scope="module")
+def opus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("opus") / "speech.opus"
+    encode(tones(*SPOKEN), path, container="ogg", codec="libopus", out_rate=48000)
+    return path
+
+
+def zero_copy_wav(tmp_path: Path) -> Path:
+    pcm = tones(*SPOKEN)
+    path = tmp_path / "speech.wav"
+    path.write_bytes(wav_header(len(pcm), rate=16000) + pcm)
+    return path
+
+
+CONTRADICTIONS = [
+    ("wav-44k-stereo", ("-r", "16000"), "--rate 16000 contradicts the WAV header (44100 Hz)"),
+    (
+        "wav-44k-stereo",
+        ("--channels", "1"),
+        "--channels 1 contradicts the WAV header (2 channels)",
+    ),
+    ("mp3", ("-r", "48000"), "--rate 48000 contradicts the MP3 header (44100 Hz)"),
+    ("mp3", ("--channels", "1"), "--channels 1 contradicts the MP3 header (2 channels)"),
+    ("aac", ("--channels", "2"), "--channels 2 contradicts the AAC (ADTS) header (1 channel)"),
+    ("flac", ("-r", "16000"), "--rate 16000 contradicts the FLAC header (44100 Hz)"),
+]
+
+
+@pytest.mark.parametrize(("name", "options", "message"), CONTRADICTIONS)
+def test_a_rate_or_channel_count_that_contradicts_a_header_is_a_usage_error(
+    tone_server: str, recordings: dict[str, Path], name: str, options: tuple[str, ...], message: str
+) -> None:
+    path = recordings[name]
+    result = against(tone_server, "-f", "json", *options, str(path))
+    assert result.exit_code == 2, result.stderr
+    assert f"{path}: {message}" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("name", "options", "message"), CONTRADICTIONS[2:4])
+def test_a_contradicting_rate_or_channel_count_is_refused_from_a_pipe_too(
+    tone_server: str, recordings: dict[str, Path], name: str, options: tuple[str, ...], message: str
+) -> None:
+    result = against(tone_server, *options, "-", input=recordings[name].read_bytes())
+    assert result.exit_code == 2, result.stderr
+    assert f"-: {message}" in result.stderr
+
+
+def test_channels_contradicting_a_zero_copy_wav_is_a_usage_error(
+    tone_server: str, tmp_path: Path
+) -> None:
+    path = zero_copy_wav(tmp_path)
+    result = against(tone_server, "--channels", "2", str(path))
+    assert result.exit_code == 2
+    assert "--channels 2 contradicts the WAV header (1 channel)" in result.stderr
+
+
+def test_a_rate_contradicting_ogg_opus_is_a_usage_error(tone_server: str, opus_file: Path) -> None:
+    result = against(tone_server, "-r", "16000", str(opus_file))
+    assert result.exit_code == 2
+    assert "--rate 16000 contradicts the Ogg Opus header (48000 Hz)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("wav-44k-stereo", ("-r", "44100", "--channels", "2")),
+        ("mp3", ("-r", "44100", "--channels", "2")),
+        ("aac", ("--channels", "1")),
+    ],
+)
+def test_a_rate_or_channel_count_that_agrees_with_a_header_is_fine(
+    tone_server: str, recordings: dict[str, Path], name: str, options: tuple[str, ...]
+) -> None:
+    result = against(tone_server, "-f", "json", *options, str(recordings[name]))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["text"] == EXPECTED
+
+
+def test_agreeing_options_on_a_zero_copy_input_keep_it_zero_copy(
+    tone_server: str, tmp_path: Path, opus_file: Path
+) -> None:
+    wav = against(
+        tone_server, "-f", "json", "-r", "16000", "--channels", "1", str(zero_copy_wav(tmp_path))
+    )
+    opus = against(tone_server, "-f", "json", "-r", "48000", "--channels", "1", str(opus_file))
+    for result in (wav, opus):
+        assert result.exit_code == 0, result.stderr
+        document = json.loads(result.stdout)
+        assert document["source"]["decoded"] is False
+        assert document["text"] == EXPECTED

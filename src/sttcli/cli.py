@@ -90,8 +90,8 @@ def main() -> None:
 @click.option(
     "--channels",
     type=click.IntRange(min=1, max=64),
-    default=1,
-    help="Channels of raw LPCM input, interleaved; downmixed to mono.",
+    help="Channels of raw LPCM input, interleaved; downmixed to mono (headers give their own).  "
+    "[default: 1]",
 )
 @click.option(
     "--send-rate",

@@ -22,7 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NoReturn
 
-from sttcli.audio.sniff import SUPPORTED_RATES, AudioFormat, Encoding, RateSource
+from sttcli.audio.sniff import (
+    SUPPORTED_RATES,
+    AudioFormat,
+    Encoding,
+    RateSource,
+    check_header,
+)
 from sttcli.errors import BadInput
 from sttcli.results import SourceInfo
 
@@ -46,6 +52,9 @@ class DecodeRequest:
     send_rate: int | None = None  # None: the input's rate if the API takes it, else 16000
     options: tuple[tuple[str, str], ...] = ()
     from_pipe: bool = False
+    # --rate and --channels, which a container's header must agree with.
+    expect_rate: int | None = None
+    expect_channels: int | None = None
 
 
 def raw_request(rate: int, channels: int, send_rate: int | None) -> DecodeRequest:
@@ -207,7 +216,16 @@ class _Decoding:
         input_rate = codec.sample_rate or 0
         if not input_rate:
             raise BadInput(f"{self.name}: FFmpeg cannot tell its sample rate")
-        self.rate = choose_send_rate(input_rate, self.reader._request.send_rate)
+        request = self.reader._request
+        check_header(
+            self.name,
+            request.kind,
+            input_rate,
+            codec.channels,
+            request.expect_rate,
+            request.expect_channels,
+        )
+        self.rate = choose_send_rate(input_rate, request.send_rate)
         self.bytes_per_second = 2 * self.rate
         info = SourceInfo(
             format=self.reader._request.kind,

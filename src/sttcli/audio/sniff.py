@@ -50,6 +50,7 @@ class AudioFormat:
     # when a header gives it (None: until the end of the input).
     header_size: int = 0
     data_size: int | None = None
+    channels: int = 1  # Ogg Opus may be stereo; a zero-copy WAV is mono
 
     @property
     def bytes_per_second(self) -> int | None:
@@ -79,12 +80,16 @@ def sniff(
     name: str,
     encoding: str = "auto",
     rate: int | None = None,
+    channels: int | None = None,
 ) -> AudioFormat | Container | NeedMore:
     """Classify an input from its first bytes; raise BadInput for input we cannot use.
 
     `encoding` is "auto", "lpcm" or "oggopus" (the --encoding option); `rate`
-    is --rate, or None. Raw LPCM may have any rate: the caller resamples what
-    the API does not accept.
+    and `channels` are --rate and --channels, or None. Raw LPCM may have any
+    rate: the caller resamples what the API does not accept. A header that
+    says otherwise than --rate or --channels is an error here when its
+    values are in the prefix (WAV, Ogg Opus); other containers are checked
+    once FFmpeg has opened them (`sttcli.audio.decode`).
     """
     if rate is not None and rate <= 0:
         raise BadInput(f"{name}: sample rate {rate} Hz is not a rate")
@@ -93,9 +98,16 @@ def sniff(
     if not prefix:
         raise BadInput(f"{name}: empty input, no audio to recognize")
     if prefix[:4] == b"RIFF" and prefix[8:12] == b"WAVE" and encoding != "oggopus":
-        return _parse_wav(prefix, at_eof=at_eof, name=name, rate=rate)
+        found = _parse_wav(prefix, at_eof=at_eof, name=name)
+        if isinstance(found, _WavHeader):
+            check_header(name, "WAV", found.sample_rate, found.channels, rate, channels)
+            return found.audio
+        return found
     if prefix[:4] == b"OggS" and encoding != "lpcm":
-        return _sniff_ogg(prefix, at_eof=at_eof, name=name)
+        ogg = _sniff_ogg(prefix, at_eof=at_eof, name=name)
+        if isinstance(ogg, AudioFormat):
+            check_header(name, "Ogg Opus", OPUS_RATE, ogg.channels, rate, channels)
+        return ogg
     if encoding == "oggopus":
         raise BadInput(f"{name}: not an Ogg stream, but --encoding oggopus was given")
     if encoding == "auto":
@@ -175,9 +187,35 @@ def _layer3_frame_length(version: int, bitrate_index: int, rate_index: int, padd
     return per_frame * kbps * 1000 // rate + padding
 
 
-def _parse_wav(
-    prefix: bytes, *, at_eof: bool, name: str, rate: int | None
-) -> AudioFormat | Container | NeedMore:
+def check_header(
+    name: str,
+    kind: str,
+    header_rate: int,
+    header_channels: int,
+    rate: int | None,
+    channels: int | None,
+) -> None:
+    """--rate and --channels describe raw LPCM: for a container they must agree with its header."""
+    if rate is not None and rate != header_rate:
+        raise BadInput(f"{name}: --rate {rate} contradicts the {kind} header ({header_rate} Hz)")
+    if channels is not None and channels != header_channels:
+        plural = "" if header_channels == 1 else "s"
+        raise BadInput(
+            f"{name}: --channels {channels} contradicts the {kind} header "
+            f"({header_channels} channel{plural})"
+        )
+
+
+@dataclass(frozen=True)
+class _WavHeader:
+    """What a WAV header says, and what to do with the WAV."""
+
+    audio: AudioFormat | Container
+    sample_rate: int
+    channels: int
+
+
+def _parse_wav(prefix: bytes, *, at_eof: bool, name: str) -> _WavHeader | NeedMore:
     fmt: tuple[int, int, int, int] | None = None
     offset = 12
     while True:
@@ -189,7 +227,7 @@ def _parse_wav(
         if chunk_id == b"data":
             if fmt is None:
                 raise BadInput(f"{name}: broken WAV header: audio data before the format chunk")
-            return _wav_format(fmt, body, size, name=name, rate=rate)
+            return _wav_format(fmt, body, size)
         if chunk_id == b"fmt ":
             if size < 16:
                 raise BadInput(f"{name}: broken WAV header: format chunk of {size} bytes")
@@ -212,17 +250,14 @@ def _read_fmt(prefix: bytes, body: int, size: int, name: str) -> tuple[int, int,
     return tag, channels, sample_rate, bits
 
 
-def _wav_format(
-    fmt: tuple[int, int, int, int], body: int, size: int, *, name: str, rate: int | None
-) -> AudioFormat | Container:
+def _wav_format(fmt: tuple[int, int, int, int], body: int, size: int) -> _WavHeader:
     """The zero-copy WAV (16-bit PCM mono at a rate the API takes), or one to decode."""
     tag, channels, sample_rate, bits = fmt
     if tag != _PCM or bits != 16 or channels != 1 or sample_rate not in SUPPORTED_RATES:
-        return Container("WAV", "wav")
-    if rate is not None and rate != sample_rate:
-        raise BadInput(f"{name}: --rate {rate} contradicts the WAV header ({sample_rate} Hz)")
+        return _WavHeader(Container("WAV", "wav"), sample_rate, channels)
     data_size = None if size in _UNKNOWN_SIZES else size
-    return AudioFormat(Encoding.LPCM, sample_rate, RateSource.HEADER, body, data_size)
+    audio = AudioFormat(Encoding.LPCM, sample_rate, RateSource.HEADER, body, data_size)
+    return _WavHeader(audio, sample_rate, channels)
 
 
 def _sniff_ogg(prefix: bytes, *, at_eof: bool, name: str) -> AudioFormat | Container | NeedMore:
@@ -234,7 +269,10 @@ def _sniff_ogg(prefix: bytes, *, at_eof: bool, name: str) -> AudioFormat | Conta
         return _need(first_packet + 8, at_eof, name)
     magic = prefix[first_packet : first_packet + 8]
     if magic == b"OpusHead":
-        return AudioFormat(Encoding.OGG_OPUS, OPUS_RATE, RateSource.OPUS)
+        if len(prefix) < first_packet + 10:
+            return _need(first_packet + 10, at_eof, name)
+        channels = prefix[first_packet + 9]
+        return AudioFormat(Encoding.OGG_OPUS, OPUS_RATE, RateSource.OPUS, channels=channels)
     return Container("Ogg Vorbis" if magic[1:7] == b"vorbis" else "Ogg", "ogg")
 
 

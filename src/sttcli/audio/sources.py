@@ -339,7 +339,7 @@ class PipeSource:
 
 def zero_copy_info(audio: AudioFormat) -> SourceInfo:
     if audio.encoding is Encoding.OGG_OPUS:
-        return SourceInfo("Ogg Opus", "opus", OPUS_RATE, 1, decoded=False)
+        return SourceInfo("Ogg Opus", "opus", OPUS_RATE, audio.channels, decoded=False)
     kind = "WAV" if audio.header_size else "raw LPCM"
     return SourceInfo(kind, "pcm_s16le", audio.sample_rate, 1, decoded=False)
 
@@ -348,12 +348,15 @@ def zero_copy_info(audio: AudioFormat) -> SourceInfo:
 class Conversion:
     """How the audio is shaped for the wire: --send-rate, and raw input's --channels.
 
+    `channels` is None when --channels was not given: raw LPCM is then mono,
+    and a container's header is not checked against it.
+
     `session_seconds` and `session_bytes` are one session's limits: an Ogg
     Opus file longer than that is decoded, so that it can be split.
     """
 
     send_rate: int | None = None
-    channels: int = 1
+    channels: int | None = None
     session_seconds: float | None = None
     session_bytes: int | None = None
 
@@ -394,15 +397,15 @@ async def open_source(
             return await _open_pipe(
                 name, file, encoding, rate, keepalive_silence, conversion, owner=file
             )
-        audio = _sniff_file(name, file, encoding, rate)
+        audio = _sniff_file(name, file, encoding, rate, conversion.channels)
         size = os.fstat(file.fileno()).st_size
-        request = _decode_request(audio, conversion)
+        request = _decode_request(audio, conversion, rate)
         if request is None and isinstance(audio, AudioFormat):
             if audio.encoding is Encoding.OGG_OPUS and _longer_than_a_session(
                 file, size, conversion
             ):
                 log.info("%s: Ogg Opus longer than one session: decoded, to be split", name)
-                request = _request_for(Container("Ogg Opus", "ogg"), conversion)
+                request = _request_for(Container("Ogg Opus", "ogg"), conversion, rate)
         if request is not None:
             file.seek(0)
             from sttcli.audio.decoded import open_decoded_file
@@ -453,7 +456,7 @@ async def _open_in_thread(name: str) -> BinaryIO:
 
 
 def _sniff_file(
-    name: str, file: BinaryIO, encoding: str, rate: int | None
+    name: str, file: BinaryIO, encoding: str, rate: int | None, channels: int | None
 ) -> AudioFormat | Container:
     prefix = b""
     wanted = _SNIFF_BLOCK
@@ -463,22 +466,31 @@ def _sniff_file(
         except OSError as exc:
             raise BadInput(f"{name}: cannot read: {exc.strerror or exc}") from None
         prefix += more
-        result = sniff(prefix, at_eof=len(prefix) < wanted, name=name, encoding=encoding, rate=rate)
+        at_eof = len(prefix) < wanted
+        result = sniff(
+            prefix, at_eof=at_eof, name=name, encoding=encoding, rate=rate, channels=channels
+        )
         if not isinstance(result, NeedMore):
             return result
         wanted = max(result.size, wanted * 2)
 
 
-def _decode_request(audio: AudioFormat | Container, conversion: Conversion) -> DecodeRequest | None:
-    """None: the input goes on the wire as it is (zero-copy)."""
+def _decode_request(
+    audio: AudioFormat | Container, conversion: Conversion, rate: int | None
+) -> DecodeRequest | None:
+    """None: the input goes on the wire as it is (zero-copy).
+
+    `rate` (--rate) and `conversion.channels` describe raw LPCM; a container
+    is decoded on the condition that its header agrees with them.
+    """
     if isinstance(audio, Container):
-        return _request_for(audio, conversion)
+        return _request_for(audio, conversion, rate)
     if audio.encoding is Encoding.OGG_OPUS:
         if conversion.send_rate is None:
             return None
-        return _request_for(Container("Ogg Opus", "ogg"), conversion)
+        return _request_for(Container("Ogg Opus", "ogg"), conversion, rate)
     send_rate = conversion.send_rate
-    channels = conversion.channels if not audio.header_size else 1
+    channels = 1 if audio.header_size else conversion.channels or 1
     if (
         channels == 1
         and audio.sample_rate in SUPPORTED_RATES
@@ -488,14 +500,20 @@ def _decode_request(audio: AudioFormat | Container, conversion: Conversion) -> D
     from sttcli.audio.decode import raw_request
 
     if audio.header_size:  # a 16-bit mono WAV, resampled to another --send-rate
-        return _request_for(Container("WAV", "wav"), conversion)
+        return _request_for(Container("WAV", "wav"), conversion, rate)
     return raw_request(audio.sample_rate, channels, send_rate)
 
 
-def _request_for(container: Container, conversion: Conversion) -> DecodeRequest:
+def _request_for(container: Container, conversion: Conversion, rate: int | None) -> DecodeRequest:
     from sttcli.audio.decode import DecodeRequest
 
-    return DecodeRequest(container.kind, container.demuxer, conversion.send_rate)
+    return DecodeRequest(
+        container.kind,
+        container.demuxer,
+        conversion.send_rate,
+        expect_rate=rate,
+        expect_channels=conversion.channels,
+    )
 
 
 def _longer_than_a_session(file: BinaryIO, size: int, conversion: Conversion) -> bool:
@@ -532,11 +550,18 @@ async def _open_pipe(
             block = await reader.get()
             at_eof = not block
             prefix += block
-        result = sniff(prefix, at_eof=at_eof, name=name, encoding=encoding, rate=rate)
+        result = sniff(
+            prefix,
+            at_eof=at_eof,
+            name=name,
+            encoding=encoding,
+            rate=rate,
+            channels=conversion.channels,
+        )
         if not isinstance(result, NeedMore):
             break
         wanted = result.size
-    request = _decode_request(result, conversion)
+    request = _decode_request(result, conversion, rate)
     if request is not None:
         from sttcli.audio.decoded import open_decoded
 

@@ -242,7 +242,7 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
         rate=int(params["rate"]) if params["rate"] else None,
         conversion=Conversion(
             send_rate=int(params["send_rate"]) if params.get("send_rate") else None,
-            channels=params.get("channels") or 1,
+            channels=params.get("channels"),
             session_seconds=policy.max_session_seconds,
             session_bytes=policy.max_session_bytes,
         ),
