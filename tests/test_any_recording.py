@@ -8,6 +8,8 @@ resampling and the timeline.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import random
@@ -24,6 +26,7 @@ from support.servers import running_server
 from support.tones import ToneEngine, encode, tones
 
 from sttcli.audio.sniff import Container, sniff
+from sttcli.audio.sources import open_source
 
 SPOKEN = ("alpha bravo", "charlie delta echo")
 EXPECTED = "alpha bravo charlie delta echo"
@@ -634,3 +637,36 @@ def test_agreeing_options_on_a_zero_copy_input_keep_it_zero_copy(
         document = json.loads(result.stdout)
         assert document["source"]["decoded"] is False
         assert document["text"] == EXPECTED
+
+
+# -- a decoded pipe that stalls ------------------------------------------------------
+
+
+def test_closing_a_stalled_decoded_pipe_ends_its_decoder_promptly() -> None:
+    """A pipe that stops sending (its writer still open) must not keep FFmpeg and a thread."""
+    data = encode(tones(*SPOKEN * 8), None, container="mp3", codec="libmp3lame")
+    read_end, write_end = os.pipe()
+    # Less than a pipe holds, then nothing more: the writer stalls.
+    os.write(write_end, data[:32768])
+
+    async def open_read_and_close() -> bool:
+        with open(read_end, "rb", buffering=0) as stdin:
+            source = await open_source("-", stdin=stdin)
+            assert source.origin.decoded
+            assert await source.read(4000)
+            # Take all it decoded, so that it waits for the pipe, not for room.
+            with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                while await asyncio.wait_for(source.read(4000), 1.0):
+                    pass
+            decoder = source._decoder  # type: ignore[attr-defined]
+            source.close()
+            for _ in range(500):  # up to 5 s: stopping must not wait for the pipe
+                if decoder.finished:
+                    return True
+                await asyncio.sleep(0.01)
+            return False
+
+    try:
+        assert asyncio.run(open_read_and_close())
+    finally:
+        os.close(write_end)

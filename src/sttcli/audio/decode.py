@@ -16,11 +16,12 @@ still match the input.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, NoReturn
 
 from sttcli.audio.sniff import (
     SUPPORTED_RATES,
@@ -134,13 +135,19 @@ class DecodingReader:
         return item
 
     def stop(self) -> None:
+        """End the decoder thread promptly, wherever it waits: for room, or for input."""
         self._stopped.set()
         self._slots.release()  # a decoder waiting for room wakes up and sees it
+        abort = getattr(self._file, "abort", None)
+        if abort is not None:  # a decoder waiting for a pipe's next block
+            abort()
 
     # -- the decoder thread --------------------------------------------------
 
     def _post(self, item: _Item) -> bool:
         """Hand an item to the event loop; False when nobody wants more."""
+        if self._stopped.is_set():
+            return False
         self._slots.acquire()
         if self._stopped.is_set():
             return False
@@ -157,10 +164,13 @@ class DecodingReader:
 
             container = self._open(av)
             _Decoding(self, av, container).run()
+        except Stopped:
+            pass  # nobody wants more: nothing to say
         except BadInput as problem:
             self._post(problem)
         except Exception as problem:  # FFmpeg's reason, never a traceback
-            self._post(BadInput(f"{self.name}: cannot decode: {_reason(problem)}"))
+            if not self._stopped.is_set():
+                self._post(BadInput(f"{self.name}: cannot decode: {_reason(problem)}"))
         finally:
             self._done = True
             if container is not None:
@@ -259,6 +269,8 @@ class _Decoding:
                 if not self._packet(packet):
                     return
         except av.FFmpegError as error:
+            if self.reader._stopped.is_set():
+                return
             if not self.produced and not self.pending:
                 self.reader._refuse(error)
             log.warning(
@@ -362,24 +374,30 @@ def _reason(error: BaseException) -> str:
     return str(reason or error).strip() or type(error).__name__
 
 
+class Stopped(Exception):
+    """The decoder was stopped while it waited for a pipe's next block."""
+
+
 class PipeFile:
     """The bytes of a pipe, for FFmpeg to read in the decoder thread.
 
     What was sniffed comes first, then the pipe's blocks, which the event
-    loop's `PipeReader` reads; no `seek`, so FFmpeg treats it as the stream
-    it is.
+    loop's `PipeReader` reads (`fetch` asks it for the next one); no `seek`,
+    so FFmpeg treats it as the stream it is. `abort()` wakes a read waiting
+    for a block that may never come (a stalled pipe), from any thread.
     """
 
     def __init__(
         self,
         prefix: bytes,
-        next_block: Callable[[], bytes],
-        owner: BinaryIO | None = None,
+        fetch: Callable[[], concurrent.futures.Future[bytes]],
     ) -> None:
         self._buffer = prefix
-        self._next_block = next_block
+        self._fetch = fetch
         self._eof = False
-        self._owner = owner
+        self._lock = threading.Lock()
+        self._waiting: concurrent.futures.Future[bytes] | None = None
+        self._aborted = False
 
     def read(self, size: int = -1) -> bytes:
         while not self._buffer and not self._eof:
@@ -390,6 +408,25 @@ class PipeFile:
             size = len(self._buffer)
         data, self._buffer = self._buffer[:size], self._buffer[size:]
         return data
+
+    def abort(self) -> None:
+        with self._lock:
+            self._aborted = True
+            if self._waiting is not None:
+                self._waiting.cancel()
+
+    def _next_block(self) -> bytes:
+        with self._lock:
+            if self._aborted:
+                raise Stopped
+            self._waiting = self._fetch()
+        try:
+            return self._waiting.result()
+        except concurrent.futures.CancelledError:
+            raise Stopped from None
+        finally:
+            with self._lock:
+                self._waiting = None
 
 
 def decoded_format(rate: int) -> AudioFormat:

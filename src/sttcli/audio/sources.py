@@ -587,13 +587,17 @@ async def _open_pipe(
 
 def _pipe_file(reader: PipeReader, prefix: bytes, at_eof: bool) -> object:
     """The pipe as a file the decoder thread reads: its blocks come through the event loop."""
+    import concurrent.futures
+
     from sttcli.audio.decode import PipeFile
 
     loop = asyncio.get_running_loop()
 
-    def next_block() -> bytes:
+    def fetch() -> concurrent.futures.Future[bytes]:
         if at_eof:
-            return b""
-        return asyncio.run_coroutine_threadsafe(reader.get(), loop).result()
+            done: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+            done.set_result(b"")
+            return done
+        return asyncio.run_coroutine_threadsafe(reader.get(), loop)
 
-    return PipeFile(prefix, next_block)
+    return PipeFile(prefix, fetch)
