@@ -76,13 +76,13 @@ def choose_send_rate(input_rate: int, send_rate: int | None) -> int:
 
 
 @dataclass(frozen=True)
-class _Ready:
+class Ready:
     info: SourceInfo
     rate: int
     duration_s: float | None
 
 
-_Item = bytes | _Ready | BaseException
+_Item = bytes | Ready | BaseException
 
 
 class DecodingReader:
@@ -104,14 +104,14 @@ class DecodingReader:
         self._done = False
         threading.Thread(target=self._run, daemon=True).start()
 
-    async def ready(self) -> _Ready:
+    async def ready(self) -> Ready:
         """The input's description, once FFmpeg has opened it; BadInput if it cannot."""
         item = await self._queue.get()
         self._slots.release()
         if isinstance(item, BaseException):
             self._eof = True
             raise item
-        assert isinstance(item, _Ready)
+        assert isinstance(item, Ready)
         return item
 
     @property
@@ -249,7 +249,7 @@ class _Decoding:
             duration = float(stream.duration * stream.time_base)
         elif self.container.duration:
             duration = self.container.duration / 1_000_000
-        if not self.reader._post(_Ready(info, self.rate, duration)):
+        if not self.reader._post(Ready(info, self.rate, duration)):
             return
         self.resampler = av.AudioResampler(format="s16", layout="mono", rate=self.rate)
         # A float, not the Fraction PyAV gives: this runs for every frame.

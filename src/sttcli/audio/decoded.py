@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import BinaryIO
 
-from sttcli.audio.decode import DecodeRequest, DecodingReader, decoded_format
+from sttcli.audio.decode import DecodeRequest, DecodingReader, Ready, decoded_format
 from sttcli.audio.sniff import AudioFormat
 from sttcli.audio.sources import PipeReader, PipeSource
 from sttcli.errors import BadInput
@@ -113,12 +113,7 @@ class DecodedFileSource(DecodedSource):
             again = open(self.name, "rb")  # noqa: SIM115 - the decoder thread closes it
         except OSError as exc:
             raise BadInput(f"{self.name}: cannot read it again to resume: {exc}") from None
-        decoder = DecodingReader(self.name, again, self._request)
-        try:
-            await decoder.ready()
-        except BaseException:
-            decoder.stop()
-            raise
+        decoder, _ = await _started(self.name, again, self._request)
         self._decoder = decoder
         self._reader = decoder
         self._retained = bytearray()
@@ -146,12 +141,7 @@ async def open_decoded(
     owner_reader: PipeReader | None = None,
 ) -> DecodedSource:
     """A pipe (stdin, a FIFO) through the decoder."""
-    decoder = DecodingReader(name, file, request)
-    try:
-        ready = await decoder.ready()
-    except BaseException:
-        decoder.stop()
-        raise
+    decoder, ready = await _started(name, file, request)
     return DecodedSource(
         name,
         decoder,
@@ -166,12 +156,7 @@ async def open_decoded(
 
 async def open_decoded_file(name: str, file: BinaryIO, request: DecodeRequest) -> DecodedSource:
     """A regular file through the decoder."""
-    decoder = DecodingReader(name, file, request)
-    try:
-        ready = await decoder.ready()
-    except BaseException:
-        decoder.stop()
-        raise
+    decoder, ready = await _started(name, file, request)
     return DecodedFileSource(
         name,
         decoder,
@@ -180,3 +165,13 @@ async def open_decoded_file(name: str, file: BinaryIO, request: DecodeRequest) -
         duration_s=ready.duration_s,
         request=request,
     )
+
+
+async def _started(name: str, file: object, request: DecodeRequest) -> tuple[DecodingReader, Ready]:
+    """A decoder that has opened its input; stopped again if it cannot, or if we are cancelled."""
+    decoder = DecodingReader(name, file, request)
+    try:
+        return decoder, await decoder.ready()
+    except BaseException:
+        decoder.stop()
+        raise
