@@ -465,6 +465,38 @@ def test_an_iam_endpoint_that_is_not_a_url_is_a_usage_error(key_file: Path) -> N
     assert "--iam-endpoint iam.local: expected an http:// or https:// URL" in result.stderr
 
 
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_an_http_iam_endpoint_off_this_machine_is_refused(
+    key_file: Path, audio: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The JWT is as good as a token for an hour: it never crosses a network in clear text."""
+    url = "http://iam.example.com/iam/v1/tokens"
+    args = ["--iam-endpoint", url] if how == "flag" else []
+    if how == "env":
+        monkeypatch.setenv("YC_IAM_ENDPOINT", url)
+    for command in (["auth", "--check"], ["recognize", str(audio)]):
+        result = run_cli(*command, "--sa-key-file", str(key_file), *args)
+        assert result.exit_code == 2
+        option = "--iam-endpoint" if how == "flag" else "YC_IAM_ENDPOINT"
+        assert result.stderr.startswith(f"sttcli: {option} {url}: http:// would send")
+        assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/iam/v1/tokens",
+        "http://localhost/iam",
+        "http://[::1]:9/iam",
+        "https://iam.example.com/iam/v1/tokens",
+    ],
+)
+def test_http_to_loopback_and_https_anywhere_are_accepted(url: str) -> None:
+    from sttcli.auth.http import check_url
+
+    assert check_url(url, option="--iam-endpoint") == url
+
+
 def test_an_iam_that_does_not_answer_in_time_is_unavailable(
     fake_iam: FakeIam, test_key: TestKey, key_file: Path
 ) -> None:
