@@ -183,6 +183,13 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
     # Values given as flags or variables: checked even with --local, which sends none.
     preflight.check_credential(CredentialSource(params["iam_token"], params["api_key"]).resolve())
     authorized = chain.found or any(name == "authorization" for name, _ in headers)
+    if not params["local"] and not authorized and not is_speechkit(endpoint):
+        log.info(
+            "no credentials named for %s: a yc profile or the metadata service is used unasked "
+            "only for %s (--profile, --metadata-credentials name them)",
+            endpoint,
+            DEFAULT_ENDPOINT,
+        )
     if not params["local"] and is_speechkit(endpoint) and not authorized:
         problem = (
             f"{chain.missing_message()}; for {DEFAULT_ENDPOINT} set one of them "
@@ -292,15 +299,7 @@ def _credentials(params: dict[str, Any]) -> Resolution:
     if params["local"]:
         check_flags(options)
         return Resolution(None, "", "", "")
-    resolution = resolve_chain(options, endpoint=params["endpoint"])
-    if not resolution.found and not is_speechkit(params["endpoint"]):
-        log.info(
-            "no credentials named for %s: a yc profile or the metadata service is used unasked "
-            "only for %s (--profile, --metadata-credentials name them)",
-            params["endpoint"],
-            DEFAULT_ENDPOINT,
-        )
-    return resolution
+    return resolve_chain(options, endpoint=params["endpoint"])
 
 
 @contextmanager
