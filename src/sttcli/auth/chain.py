@@ -9,12 +9,14 @@ The first link that has something wins. What the machine merely has (the
 current or YC_PROFILE's yc profile, a Yandex Cloud VM's metadata service) is
 used only for SpeechKit's own endpoint: a server elsewhere (loopback, a test
 double, someone else's) gets only credentials named for the run: flags,
-credential variables, `--profile`, `--metadata-credentials`. API keys and IAM tokens given as
-values are sent as they are (the environment is read again for each session,
-so a token that the environment refreshes keeps working); a key, a profile or
-the metadata service give IAM tokens that sttcli fetches and refreshes
-(`sttcli.auth.tokens`). Resolving reads files and the config but fetches
-nothing: that happens when the first session asks, or `sttcli auth --check`.
+credential variables, `--profile`, `--metadata-credentials`.
+
+API keys and IAM tokens given as values are sent as they are (the environment
+is read again for each session, so a token that the environment refreshes
+keeps working); a key, a profile or the metadata service give IAM tokens that
+sttcli fetches and refreshes (`sttcli.auth.tokens`). Resolving reads files
+and the config but fetches nothing: that happens when the first session asks,
+or `sttcli auth --check`.
 """
 
 from __future__ import annotations
