@@ -1,7 +1,8 @@
 """End to end on real speech: pocketsphinx behind `--local` and `sttcli serve --engine`.
 
-The sample (samples/speech.wav, made with espeak-ng) says "please call me back
-at ten thirty tomorrow morning", a pause, "the weather is nice today". The
+The recording (tests/data/speech_default_voice.wav, espeak-ng's default voice)
+says "please call me back at ten thirty tomorrow morning", a pause, "the
+weather is nice today". The
 assertions hold to the words the engine gets right at every rate.
 """
 
@@ -19,13 +20,13 @@ from typing import Any
 import numpy
 import pytest
 import soxr
-from conftest import DATA, ROOT
+from conftest import DATA
 from support.cli import run_cli
 from support.servers import recognize, requests, spec
 
 from sttcli._proto import stt_service_pb2 as pb
 
-SAMPLE = ROOT / "samples" / "speech.wav"
+SAMPLE = DATA / "speech_default_voice.wav"
 FIRST = "please call me back at 10 30 tomorrow morning"
 SECOND = "the weather is nice today"
 

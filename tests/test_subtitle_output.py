@@ -16,14 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import DATA, ROOT
+from conftest import DATA
 from support.audio import markers, wav
 from support.cli import against
 from support.faults import Fault, FaultServer
 from support.subtitles import assert_well_formed, parse, words_of
 
 GOLDEN = DATA / "golden"
-SAMPLE = ROOT / "samples" / "speech.wav"
+SAMPLE = DATA / "speech_default_voice.wav"
 
 # Utterances longer than a cue has room for: a cue at each utterance, more when lines are full.
 TALK = (

@@ -138,6 +138,13 @@ def test_a_cue_is_held_a_second_after_its_last_word_but_not_into_the_next() -> N
     assert [(c.start_s, c.end_s) for c in result] == [(1.0, 1.8), (1.8, 3.1), (10.0, 11.3)]
 
 
+def test_the_last_cue_is_not_held_past_the_end_of_the_audio() -> None:
+    builder = CueBuilder()
+    builder.add(evenly("alpha", 1.0))
+    (last,) = builder.finish(audio_end_s=1.5)
+    assert (last.start_s, last.end_s) == (1.0, 1.5)
+
+
 def test_cues_come_out_once_the_next_cue_is_known() -> None:
     builder = CueBuilder()
     assert builder.add(evenly("alpha", 1.0)) == []

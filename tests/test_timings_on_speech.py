@@ -1,6 +1,6 @@
 """Timings on real speech: pocketsphinx's words against where the sample is loud.
 
-The sample (samples/speech.wav, espeak-ng) has speech from 0.35 s to 3.71 s
+The recording (tests/data/speech_default_voice.wav, espeak-ng) has speech from 0.35 s to 3.71 s
 and from 4.95 s to 6.65 s, found below with numpy, independently of sttcli.
 The engine's exact output may change (another engine, another model), so
 these are structural assertions, not goldens. Through `sttcli serve`.
@@ -17,11 +17,11 @@ from collections.abc import Iterator
 
 import numpy
 import pytest
-from conftest import ROOT
+from conftest import DATA
 from support.cli import against
 from support.subtitles import assert_well_formed, parse, words_of
 
-SAMPLE = ROOT / "samples" / "speech.wav"
+SAMPLE = DATA / "speech_default_voice.wav"
 TOLERANCE = 0.3
 
 pytestmark = pytest.mark.engine

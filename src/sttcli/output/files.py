@@ -116,7 +116,8 @@ class ResultFiles(Quiet):
         if self.format == "json":
             lines = [dump_json(result.to_json())]
         if self.format in ("srt", "vtt"):
-            text = "".join(lines) + self._subtitle_stream(ref).finish()
+            end = result.audio_duration_s or None
+            text = "".join(lines) + self._subtitle_stream(ref).finish(end)
             del self._subtitles[ref.index]
         else:
             text = "".join(line + "\n" for line in lines)

@@ -165,7 +165,7 @@ class SubtitleRenderer(Quiet):
             self._write(self._stream(ref).add(event.utterance))
 
     def done(self, ref: InputRef, result: InputResult) -> None:
-        self._write(self._stream(ref).finish())
+        self._write(self._stream(ref).finish(result.audio_duration_s or None))
         del self._streams[ref.index]
 
 

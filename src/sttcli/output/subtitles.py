@@ -72,11 +72,11 @@ class CueBuilder:
             self._pending = (cue, hold_until)
         return ready
 
-    def finish(self) -> list[Cue]:
-        """The last cue, held its full second: nothing follows it."""
+    def finish(self, audio_end_s: float | None = None) -> list[Cue]:
+        """The last cue, held its full second, but not past the end of the audio."""
         if self._pending is None:
             return []
-        cue = self._release(*self._pending, next_start=None)
+        cue = self._release(*self._pending, next_start=audio_end_s)
         self._pending = None
         return [cue]
 
@@ -293,8 +293,8 @@ class SubtitleStream:
     def add(self, utterance: Utterance) -> str:
         return self.start() + self._write(self.builder.add(utterance))
 
-    def finish(self) -> str:
-        return self.start() + self._write(self.builder.finish())
+    def finish(self, audio_end_s: float | None = None) -> str:
+        return self.start() + self._write(self.builder.finish(audio_end_s))
 
     def _write(self, cues: Sequence[Cue]) -> str:
         blocks = []
