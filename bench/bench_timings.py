@@ -144,8 +144,8 @@ class Wordless:
         self.name = inner.name
         self.languages = inner.languages
 
-    def open(self, sample_rate: int, *, partials: bool) -> EngineSession:
-        return _WordlessSession(self.inner.open(sample_rate, partials=partials))
+    def open(self, sample_rate: int, *, partials: bool, language: str = "") -> EngineSession:
+        return _WordlessSession(self.inner.open(sample_rate, partials=partials, language=language))
 
     def close(self) -> None:
         self.inner.close()

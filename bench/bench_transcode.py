@@ -191,7 +191,10 @@ def corpus_wer(corpus: Path) -> dict[str, dict[str, float]]:
         text=True,
     )
     assert server.stderr is not None
-    address = server.stderr.readline().split()[-1]
+    line = server.stderr.readline()
+    while line and not line.startswith("listening on"):  # the engine's line comes first
+        line = server.stderr.readline()
+    address = line.split()[-1]
     results: dict[str, dict[str, float]] = {}
     try:
         for send_as in ("lpcm", "oggopus"):
@@ -200,7 +203,8 @@ def corpus_wer(corpus: Path) -> dict[str, dict[str, float]]:
             for utterance in utterances:
                 path = utterance.path("wav")
                 command = [sys.executable, "-m", "sttcli", "recognize", "--endpoint", address]
-                command += ["--insecure", "-f", "json", "--send-as", send_as, str(path)]
+                command += ["--insecure", "--raw-results", "-f", "json", "--send-as", send_as]
+                command.append(str(path))
                 out = subprocess.run(command, capture_output=True, text=True, timeout=600)
                 hypotheses.append(normalize(json.loads(out.stdout)["text"]))
                 wire += wire_bytes(path, send_as)
@@ -236,7 +240,7 @@ def main() -> None:
     parser.add_argument("--endpoint")
     parser.add_argument("--send-as", default="lpcm")
     parser.add_argument("--hours", type=float, default=1.0)
-    parser.add_argument("--corpus", type=Path, default=ROOT.parent.parent / "shared" / "corpus")
+    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--skip-wer", action="store_true")
     parser.add_argument("--skip-stream", action="store_true")

@@ -71,6 +71,7 @@ def _no_credentials_from_the_environment(
     vendor = home / "sys_vendor"
     vendor.write_text("QEMU\n")
     monkeypatch.setattr(metadata, "SYS_VENDOR_PATH", vendor)
+    monkeypatch.setenv(metadata.SYS_VENDOR_VARIABLE, str(vendor))  # and for child processes
     return home
 
 

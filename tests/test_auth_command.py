@@ -61,6 +61,8 @@ def test_the_json_object_has_every_field_always(key_file: Path) -> None:
         "folder_id_from",
         "fetched",
         "check",
+        "endpoint",
+        "error",
     }
 
 
@@ -134,3 +136,32 @@ def test_nothing_found_is_exit_2_with_what_was_looked_for() -> None:
     result = run_cli("auth")
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.startswith("sttcli: no credentials: looked for --api-key")
+
+
+def test_nothing_found_with_json_still_prints_the_document_with_the_error() -> None:
+    """CI parses stdout: a failing chain is a JSON object too, and the exit code stays."""
+    result = run_cli("auth", "-f", "json")
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert document["source"] is None and document["fetched"] is False
+    assert document["error"]["exit_code"] == 2
+    assert document["error"]["message"].startswith("no credentials: looked for --api-key")
+    assert result.stderr.startswith("sttcli: no credentials: looked for --api-key")
+
+
+def test_a_bad_key_file_with_json_prints_the_document_with_the_error(tmp_path: Path) -> None:
+    key = tmp_path / "key.json"
+    key.write_text("[1, 2]")
+    result = run_cli("auth", "--sa-key-file", str(key), "-f", "json")
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    assert error["exit_code"] == 2 and str(key) in error["message"]
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_failed_check_is_the_documents_error_too(key_file: Path) -> None:
+    result = run_cli("auth", "--sa-key-file", str(key_file), "--check", "-f", "json")
+    assert result.exit_code == 6
+    document = json.loads(result.stdout)
+    assert document["error"] == document["check"]["error"]
+    assert document["error"]["exit_code"] == 6

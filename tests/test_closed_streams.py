@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from support.audio import markers, wav
+from support.cli import child_env
 from support.faults import FaultServer
 
 PROGRAM = (sys.executable, "-m", "sttcli")
@@ -34,12 +34,11 @@ def server() -> Iterator[FaultServer]:
 def run_with(shell_redirects: str, *args: str, timeout: float = 60) -> tuple[int, bytes, bytes]:
     """sttcli under /bin/sh with redirections such as '<&-' or '>/dev/full'."""
     quoted = " ".join("'" + a.replace("'", "'\\''") + "'" for a in (*PROGRAM, *args))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("YC_", "IAM_"))}
     process = subprocess.run(
         ["/bin/sh", "-c", f"exec {quoted} {shell_redirects}"],
         capture_output=True,
         timeout=timeout,
-        env=env,
+        env=child_env(),
     )
     return process.returncode, process.stdout, process.stderr
 
@@ -89,11 +88,10 @@ def test_stderr_closed_or_full_does_not_change_the_outcome(
 
 
 def test_serve_with_stderr_closed_keeps_serving() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("YC_", "IAM_"))}
     quoted = " ".join(f"'{a}'" for a in PROGRAM)
     process = subprocess.Popen(
         ["/bin/sh", "-c", f"exec {quoted} serve --engine synthetic --port 0 2>&-"],
-        env=env,
+        env=child_env(),
         stdout=subprocess.DEVNULL,
     )
     try:

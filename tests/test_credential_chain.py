@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.audio import ramp, wav
@@ -26,6 +27,7 @@ from support.iam import (
 from support.scripted import ScriptedServer
 
 from sttcli.auth import metadata
+from sttcli.auth.chain import is_speechkit
 
 
 @pytest.fixture
@@ -45,6 +47,27 @@ def guarded(stt_server: ScriptedServer, authority: TokenAuthority) -> ScriptedSe
     """The recognition server, accepting only valid tokens of the authority."""
     stt_server.servicer.authorize = authority.refusal
     return stt_server
+
+
+@pytest.fixture
+def speechkit(guarded: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> ScriptedServer:
+    """The guarded server standing in for SpeechKit's own endpoint.
+
+    A run that names no --endpoint goes to stt.api.cloud.yandex.net:443, the
+    one endpoint the machine's own credentials (the current yc profile, the
+    metadata service) are used for; its channel opens to this server instead.
+    """
+    from sttcli.session import connection
+
+    stays_here = connection.open_channel  # conftest's: refuses anything off this machine
+
+    def open_channel(endpoint: str, **options: Any) -> Any:
+        if is_speechkit(endpoint):
+            return stays_here(guarded.address, insecure=True)
+        return stays_here(endpoint, **options)
+
+    monkeypatch.setattr(connection, "open_channel", open_channel)
+    return guarded
 
 
 def auth_json(*args: str) -> dict[str, object]:
@@ -90,7 +113,7 @@ def test_a_ci_job_with_only_the_key_file_variable_just_works(
 
 
 def test_a_profile_with_a_service_account_key_is_exchanged_by_sttcli_itself(
-    guarded: ScriptedServer,
+    speechkit: ScriptedServer,
     fake_iam: FakeIam,
     authority: TokenAuthority,
     test_key: TestKey,
@@ -101,14 +124,14 @@ def test_a_profile_with_a_service_account_key_is_exchanged_by_sttcli_itself(
         home,
         f"current: ci\nprofiles:\n  ci:\n{profile_with_key(test_key, folder='b1gci')}\n",
     )
-    result = against(guarded.address, str(audio))  # no yc on PATH: none needed
+    result = run_cli("recognize", str(audio))  # no yc on PATH: none needed
     assert result.exit_code == 0, result.stderr
-    assert sent_token(guarded) in authority.issued
-    assert guarded.calls[0].config.folder_id == "b1gci"  # the profile's folder-id
+    assert sent_token(speechkit) in authority.issued
+    assert speechkit.calls[0].config.folder_id == "b1gci"  # the profile's folder-id
 
 
 def test_a_laptop_with_only_a_yc_profile_gets_its_token_from_yc(
-    guarded: ScriptedServer,
+    speechkit: ScriptedServer,
     fake_yc: FakeYc,
     authority: TokenAuthority,
     home: Path,
@@ -121,27 +144,27 @@ def test_a_laptop_with_only_a_yc_profile_gets_its_token_from_yc(
     )
     token, _ = authority.issue()
     fake_yc.tokens([token])
-    result = against(guarded.address, "-vv", str(audio))
+    result = run_cli("recognize", "-vv", str(audio))
     assert result.exit_code == 0, result.stderr
-    assert sent_token(guarded) == token
+    assert sent_token(speechkit) == token
     assert fake_yc.argvs == [repr(["iam", "create-token", "--profile", "dev"])]  # no secret
-    assert guarded.calls[0].config.folder_id == "b1gdev"
+    assert speechkit.calls[0].config.folder_id == "b1gdev"
     assert oauth not in result.stderr and token not in result.stderr
 
 
 def test_an_explicit_folder_id_wins_over_the_profiles(
-    guarded: ScriptedServer, fake_yc: FakeYc, authority: TokenAuthority, home: Path, audio: Path
+    speechkit: ScriptedServer, fake_yc: FakeYc, authority: TokenAuthority, home: Path, audio: Path
 ) -> None:
     write_yc_config(home, "current: dev\nprofiles:\n  dev:\n    folder-id: b1gdev\n")
     fake_yc.tokens([authority.issue()[0]])
-    result = against(guarded.address, "--folder-id", "b1gmine", str(audio))
+    result = run_cli("recognize", "--folder-id", "b1gmine", str(audio))
     assert result.exit_code == 0, result.stderr
-    assert guarded.calls[0].config.folder_id == "b1gmine"
+    assert speechkit.calls[0].config.folder_id == "b1gmine"
 
 
 @pytest.mark.parametrize("how", ["flag", "env", "vendor"])
 def test_a_vm_with_only_its_metadata_service_just_works(
-    guarded: ScriptedServer,
+    speechkit: ScriptedServer,
     fake_metadata: FakeMetadata,
     authority: TokenAuthority,
     audio: Path,
@@ -156,9 +179,9 @@ def test_a_vm_with_only_its_metadata_service_just_works(
         monkeypatch.setenv("YC_METADATA_CREDENTIALS", "1")
     else:
         (home / "sys_vendor").write_text("Yandex\n")
-    result = against(guarded.address, *args, str(audio))
+    result = run_cli("recognize", *args, str(audio))
     assert result.exit_code == 0, result.stderr
-    assert sent_token(guarded) in authority.issued
+    assert sent_token(speechkit) in authority.issued
     ((method, path, headers),) = fake_metadata.requests
     assert method == "GET" and path == metadata.TOKEN_PATH
     assert headers["Metadata-Flavor"] == "Google"
@@ -203,6 +226,8 @@ def test_the_test_environment_cannot_reach_the_real_services() -> None:
     for name in ("YC_METADATA_ADDR", "YC_IAM_ENDPOINT"):
         assert "127.0.0.1:" in os.environ[name]
     assert not metadata.on_yandex_cloud()
+    # and sttcli as a child process (which conftest's patches do not reach) is told the same
+    assert "QEMU" in Path(os.environ[metadata.SYS_VENDOR_VARIABLE]).read_text()
 
 
 # -- precedence ------------------------------------------------------------------
@@ -440,6 +465,38 @@ def test_an_iam_endpoint_that_is_not_a_url_is_a_usage_error(key_file: Path) -> N
     assert "--iam-endpoint iam.local: expected an http:// or https:// URL" in result.stderr
 
 
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_an_http_iam_endpoint_off_this_machine_is_refused(
+    key_file: Path, audio: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The JWT is as good as a token for an hour: it never crosses a network in clear text."""
+    url = "http://iam.example.com/iam/v1/tokens"
+    args = ["--iam-endpoint", url] if how == "flag" else []
+    if how == "env":
+        monkeypatch.setenv("YC_IAM_ENDPOINT", url)
+    for command in (["auth", "--check"], ["recognize", str(audio)]):
+        result = run_cli(*command, "--sa-key-file", str(key_file), *args)
+        assert result.exit_code == 2
+        option = "--iam-endpoint" if how == "flag" else "YC_IAM_ENDPOINT"
+        assert result.stderr.startswith(f"sttcli: {option} {url}: http:// would send")
+        assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/iam/v1/tokens",
+        "http://localhost/iam",
+        "http://[::1]:9/iam",
+        "https://iam.example.com/iam/v1/tokens",
+    ],
+)
+def test_http_to_loopback_and_https_anywhere_are_accepted(url: str) -> None:
+    from sttcli.auth.http import check_url
+
+    assert check_url(url, option="--iam-endpoint") == url
+
+
 def test_an_iam_that_does_not_answer_in_time_is_unavailable(
     fake_iam: FakeIam, test_key: TestKey, key_file: Path
 ) -> None:
@@ -553,6 +610,7 @@ def test_as_a_process_of_its_own_the_key_file_variable_is_all_it_takes(
         name: value
         for name, value in os.environ.items()
         if name in ("PATH", "HOME", "PYTHONPATH", "GRPC_VERBOSITY", "YC_METADATA_ADDR")
+        or name == metadata.SYS_VENDOR_VARIABLE
     }
     env["YC_IAM_ENDPOINT"] = fake_iam.url
     env["YC_SERVICE_ACCOUNT_KEY_FILE"] = str(key_file)
@@ -567,3 +625,142 @@ def test_as_a_process_of_its_own_the_key_file_variable_is_all_it_takes(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["error"] is None
     assert sent_token(guarded) in authority.issued
+
+
+# -- the machine's own credentials go to SpeechKit only ----------------------------------
+
+
+@pytest.fixture
+def a_yandex_vm_with_a_yc_profile(
+    home: Path,
+    test_key: TestKey,
+    fake_iam: FakeIam,
+    fake_metadata: FakeMetadata,
+    fake_yc: FakeYc,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    """Everything a machine may hold without being told to use it for a run."""
+    (home / "sys_vendor").write_text("Yandex\n")
+    write_yc_config(
+        home,
+        "current: cur\nprofiles:\n"
+        f"  cur:\n{profile_with_key(test_key, folder='b1gcur')}\n"
+        "  oauth:\n    token: y0_AgAAAAlaptopsecret00000\n",
+    )
+    return home
+
+
+@pytest.mark.parametrize("unasked", ["current profile", "YC_PROFILE", "vendor"])
+def test_another_endpoint_gets_none_of_the_machines_own_credentials(
+    a_yandex_vm_with_a_yc_profile: Path,
+    stt_server: ScriptedServer,
+    fake_iam: FakeIam,
+    fake_metadata: FakeMetadata,
+    fake_yc: FakeYc,
+    audio: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    unasked: str,
+) -> None:
+    """The README's `serve` + `--endpoint 127.0.0.1:P` on a VM or a laptop: no token leaves."""
+    config = a_yandex_vm_with_a_yc_profile / ".config" / "yandex-cloud" / "config.yaml"
+    if unasked == "YC_PROFILE":
+        monkeypatch.setenv("YC_PROFILE", "oauth")
+    elif unasked == "vendor":
+        config.unlink()
+    result = against(stt_server.address, "-v", str(audio))
+    assert result.exit_code == 0, result.stderr
+    assert "authorization" not in stt_server.calls[0].metadata
+    assert (fake_metadata.requests, fake_iam.requests, fake_yc.argvs) == ([], [], [])
+    assert "no credentials named for" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "source"),
+    [
+        (["--profile", "cur"], {}, 'yc profile "cur"'),
+        (["--metadata-credentials"], {}, "metadata"),
+        ([], {"YC_METADATA_CREDENTIALS": "1"}, "metadata"),
+        ([], {"YC_SERVICE_ACCOUNT_KEY_FILE": "KEY"}, "env YC_SERVICE_ACCOUNT_KEY_FILE"),
+    ],
+)
+def test_another_endpoint_gets_the_credentials_named_for_the_run(
+    a_yandex_vm_with_a_yc_profile: Path,
+    guarded: ScriptedServer,
+    authority: TokenAuthority,
+    key_file: Path,
+    audio: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: dict[str, str],
+    source: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, str(key_file) if value == "KEY" else value)
+    result = against(guarded.address, *args, str(audio))
+    assert result.exit_code == 0, result.stderr
+    assert sent_token(guarded) in authority.issued
+    assert auth_json("--endpoint", guarded.address, *args)["source"] == source
+
+
+def test_sttcli_endpoint_naming_speechkit_is_speechkit(
+    a_yandex_vm_with_a_yc_profile: Path,
+    speechkit: ScriptedServer,
+    authority: TokenAuthority,
+    audio: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STTCLI_ENDPOINT", "STT.api.cloud.yandex.net:443")
+    result = run_cli("recognize", str(audio))
+    assert result.exit_code == 0, result.stderr
+    assert sent_token(speechkit) in authority.issued
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "speechkit"),
+    [
+        ("stt.api.cloud.yandex.net:443", True),
+        ("STT.API.CLOUD.YANDEX.NET:443", True),
+        ("stt.api.cloud.yandex.net.:443", True),
+        ("stt.api.cloud.yandex.net:8443", False),
+        ("stt.api.cloud.yandex.net.evil.example:443", False),
+        ("127.0.0.1:50051", False),
+        ("localhost:443", False),
+    ],
+)
+def test_which_endpoint_is_speechkits_own(endpoint: str, speechkit: bool) -> None:
+    assert is_speechkit(endpoint) is speechkit
+
+
+def test_auth_describes_the_chain_for_speechkit_unless_told_another_endpoint(
+    a_yandex_vm_with_a_yc_profile: Path, fake_metadata: FakeMetadata
+) -> None:
+    assert auth_json()["source"] == 'yc profile "cur"'
+    result = run_cli("auth", "-f", "json", "--endpoint", "127.0.0.1:50051")
+    assert result.exit_code == 2
+    document = json.loads(result.stdout)
+    assert document["source"] is None and document["endpoint"] == "127.0.0.1:50051"
+    assert document["error"]["exit_code"] == 2
+    assert "a yc profile named with --profile" in document["error"]["message"]
+    assert fake_metadata.requests == []
+
+
+def test_on_a_yandex_vm_a_client_of_a_local_server_does_not_ask_the_metadata_service(
+    stt_server: ScriptedServer,
+    fake_metadata: FakeMetadata,
+    home: Path,
+    audio: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As a process of its own, where conftest's patches do not reach: the README's example."""
+    import subprocess
+
+    from support.cli import spawn_against
+
+    (home / "sys_vendor").write_text("Yandex\n")
+    process = spawn_against(
+        stt_server.address, str(audio), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert fake_metadata.requests == []
+    assert "authorization" not in stt_server.calls[0].metadata

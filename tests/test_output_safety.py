@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import grpc
@@ -77,6 +79,36 @@ def test_the_scrubber_catches_case_changes_and_any_eight_characters(text: str, s
 
 def test_short_secrets_are_masked_whole_whatever_their_case() -> None:
     assert Scrubber(["abc123"])("token ABC123 here") == "token **** here"
+
+
+def test_a_secret_learned_while_another_thread_scrubs_is_masked_in_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Log lines are scrubbed in several threads: none may see the masks as up to date
+    before they hold the secret just learned."""
+    from sttcli import diagnostics
+    from sttcli.auth.secrets import KNOWN
+
+    monkeypatch.setattr(KNOWN, "_values", KNOWN.values())  # what the test learns goes after
+    scrub = Scrubber()
+    scrub("masks built for what the registry holds now")
+    token = "t1.9euelZqFreshlyFetched0Token"
+    meanwhile: list[str] = []
+    real_learned = diagnostics.learned
+
+    def learned_while_another_thread_scrubs(extra: Iterable[str] = ()) -> list[str]:
+        # The first rebuild is interrupted here, as a thread switch would do it.
+        if not meanwhile:
+            meanwhile.append("started")
+            other = threading.Thread(target=lambda: meanwhile.append(scrub(f"token {token}")))
+            other.start()
+            other.join(timeout=30)
+        return real_learned(extra)
+
+    monkeypatch.setattr(diagnostics, "learned", learned_while_another_thread_scrubs)
+    KNOWN.learn(token)
+    assert scrub(f"got {token}") == "got ****"
+    assert meanwhile == ["started", "token ****"]
 
 
 def test_escape_sequences_and_newlines_in_finals_do_not_reach_the_terminal_or_text(

@@ -200,6 +200,30 @@ def test_the_tracker_finds_runs_of_speech_however_the_audio_is_split() -> None:
     assert all(f == found[0] for f in found)  # the same, however split
 
 
+def test_the_tracker_answers_for_all_the_audio_sent_so_far() -> None:
+    # It looks at the audio in blocks; a question must not wait for the block to fill.
+    tracker = SpeechTracker(32000)
+    tracker.feed(tone(0.5, 0) + tone(0.2), 0)
+    assert near(tracker.span(0.0, 0.7, ongoing=True), 0.5, 0.7)
+    tracker.feed(tone(0.3, 0), 22400)
+    assert runs(tracker) == [pytest.approx((0.5, 0.7), abs=FRAME_SECONDS)]
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100, 48000])
+def test_the_tracker_finds_the_same_speech_at_any_sample_rate(rate: int) -> None:
+    # At 44.1 and 22.05 kHz a frame's samples do not divide evenly into the ones looked at.
+    def at_rate(seconds: float, value: int = 3000) -> bytes:
+        return struct.pack("<h", value) * round(seconds * rate)
+
+    audio = at_rate(0.5, 0) + at_rate(0.3) + at_rate(0.5, 0) + at_rate(0.4) + at_rate(0.5, 0)
+    tracker = SpeechTracker(rate * 2)
+    for start in range(0, len(audio), 4000):
+        tracker.feed(audio[start : start + 4000], start)
+    found = runs(tracker)
+    assert len(found) == 2
+    assert near(found[0], 0.5, 0.8) and near(found[1], 1.3, 1.7)
+
+
 def test_the_tracker_looks_at_audio_sent_again_only_once() -> None:
     audio = tone(0.5, 0) + tone(0.3) + tone(0.5, 0)
     tracker = SpeechTracker(32000)

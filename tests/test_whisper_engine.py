@@ -264,3 +264,30 @@ def test_a_model_directory_of_ones_own_replaces_the_packaged_ones() -> None:
     refused = run_cli(*mine, "-l", "de-DE", str(SAMPLE))
     assert refused.exit_code == 3
     assert "English-only" in refused.stderr
+
+
+def test_a_stream_waiting_for_a_decoder_is_let_go_when_the_engine_closes() -> None:
+    import threading
+
+    from sttcli.server.engine import EngineStopped
+    from sttcli.server.whisper import WhisperEngine
+
+    engine = WhisperEngine(workers=1)
+    busy = engine.open(16000, partials=False)  # takes the only worker
+    outcome: list[BaseException] = []
+
+    def wait_for_a_decoder() -> None:
+        try:
+            engine.open(16000, partials=False)
+        except BaseException as error:  # noqa: BLE001 - the outcome is the assertion
+            outcome.append(error)
+
+    waiting = threading.Thread(target=wait_for_a_decoder, daemon=True)
+    waiting.start()
+    waiting.join(timeout=0.5)
+    assert waiting.is_alive()  # no worker is free
+    engine.close()
+    waiting.join(timeout=30)
+    busy.close()
+    assert not waiting.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], EngineStopped)

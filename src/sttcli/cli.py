@@ -280,6 +280,14 @@ def recognize(ctx: click.Context, /, **params: Any) -> None:
 
 @main.command()
 @credential_options
+@click.option(
+    "--endpoint",
+    envvar="STTCLI_ENDPOINT",
+    show_envvar=True,
+    default="stt.api.cloud.yandex.net:443",
+    metavar="HOST:PORT",
+    help="The server the credential is for: off SpeechKit only named credentials are used.",
+)
 @click.option("--check", is_flag=True, help="Also fetch a token, and say whether that worked.")
 @click.option(
     "-f",
@@ -297,7 +305,9 @@ def auth(**params: Any) -> None:
     The chain, first match wins: --api-key / --iam-token / --sa-key-file;
     YC_API_KEY, YC_IAM_TOKEN / IAM_TOKEN, YC_SERVICE_ACCOUNT_KEY_FILE; a yc
     profile (--profile, YC_PROFILE, the current one); the metadata service of
-    a Yandex Cloud VM. Nothing is fetched unless --check is given.
+    a Yandex Cloud VM. For an --endpoint other than SpeechKit's, only
+    credentials named for the run: no unnamed yc profile, no metadata service
+    unasked. Nothing is fetched unless --check is given.
     """
 
     def run() -> int:

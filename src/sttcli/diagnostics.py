@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TextIO
 
 from sttcli.auth.credentials import MASK
@@ -17,6 +18,15 @@ from sttcli.auth.secrets import KNOWN, learned
 from sttcli.safe_text import one_line
 
 PIECE = 8  # the shortest piece of a secret that is masked on its own
+
+
+@dataclass(frozen=True)
+class _Masks:
+    """What a scrubber masks, and the registry state it was built from."""
+
+    seen: frozenset[str] | None
+    whole: list[str]
+    pieces: frozenset[str]
 
 
 class Scrubber:
@@ -32,35 +42,44 @@ class Scrubber:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._given = {s.strip() for s in secrets if s and len(s.strip()) >= 4}
-        self._seen: frozenset[str] | None = None
-        self._whole: list[str] = []
-        self._pieces: set[str] = set()
+        self._state = _Masks(None, [], frozenset())
 
-    def _refresh(self) -> None:
+    def _masks(self) -> _Masks:
+        """The masks for what the registry holds now, rebuilt when it has grown.
+
+        Logging calls this from several threads: the masks and the registry
+        state they were built from are replaced as one object, so no thread can
+        see "up to date" next to masks that do not yet hold a new secret. Two
+        threads may both rebuild; they build the same thing.
+        """
         known = KNOWN.values()
-        if known is self._seen:  # the registry only ever grows by replacement
-            return
-        self._seen = known
+        state = self._state
+        if known is state.seen:  # the registry only ever grows by replacement
+            return state
         values = {v.lower() for v in learned(self._given)}
         # Pieces only of token-like secrets: a value with spaces (a whole PEM
         # with its "Key ID" line, a test's placeholder) shares words with
         # ordinary messages, and is masked whole instead.
         pieced = {v for v in values if len(v) >= PIECE and not any(c.isspace() for c in v)}
-        self._whole = sorted(values - pieced, key=len, reverse=True)
-        self._pieces = {v[i : i + PIECE] for v in pieced for i in range(len(v) - PIECE + 1)}
+        whole = sorted(values - pieced, key=len, reverse=True)
+        pieces = frozenset(v[i : i + PIECE] for v in pieced for i in range(len(v) - PIECE + 1))
+        state = _Masks(known, whole, pieces)
+        self._state = state
+        return state
 
     def __call__(self, text: str) -> str:
-        self._refresh()
-        if not text or not (self._whole or self._pieces):
+        masks = self._masks()
+        whole, pieces = masks.whole, masks.pieces
+        if not text or not (whole or pieces):
             return text
         lower = text.lower()
         if len(lower) != len(text):  # a rare character whose lower case is longer
             lower = "".join(c.lower()[:1] or c for c in text)
         hidden = [False] * len(text)
         for start in range(len(text) - PIECE + 1):
-            if lower[start : start + PIECE] in self._pieces:
+            if lower[start : start + PIECE] in pieces:
                 hidden[start : start + PIECE] = [True] * PIECE
-        for secret in self._whole:
+        for secret in whole:
             start = lower.find(secret)
             while start != -1:
                 hidden[start : start + len(secret)] = [True] * len(secret)

@@ -32,12 +32,25 @@ def spawn(
 
     `program` is `python -m sttcli` unless a test means the installed script.
     """
-    # No credentials of the test's process; but the loopback addresses that keep
-    # the metadata service and IAM on this machine stay.
-    kept = ("YC_METADATA_ADDR", "YC_IAM_ENDPOINT")
-    env = {k: v for k, v in os.environ.items() if k in kept or not k.startswith(("YC_", "IAM_"))}
+    return subprocess.Popen([*program, *args], env=child_env(), **popen)
+
+
+# What keeps a child on this machine: the metadata service and IAM at loopback
+# ports, and a sys_vendor file that says "not a Yandex Cloud VM".
+STAYS_HERE = ("YC_METADATA_ADDR", "YC_IAM_ENDPOINT", "STTCLI_SYS_VENDOR_PATH")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for sttcli as a child process: no credentials of the test's process,
+    but every setting that keeps it on this machine (conftest points them at loopback)."""
+    missing = [name for name in STAYS_HERE if not os.environ.get(name)]
+    assert not missing, f"the test environment lost {missing}: a child could leave the machine"
+    env = {
+        k: v for k, v in os.environ.items() if k in STAYS_HERE or not k.startswith(("YC_", "IAM_"))
+    }
     env["PYTHONUNBUFFERED"] = "1"
-    return subprocess.Popen([*program, *args], env=env, **popen)
+    env.update(extra)
+    return env
 
 
 def spawn_against(server_address: str, *args: str, **popen: Any) -> subprocess.Popen[Any]:

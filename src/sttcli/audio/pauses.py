@@ -30,7 +30,7 @@ _LOUDEST_THRESHOLD_DB = -30.0
 _FLOOR_FRAMES_PER_BUCKET = 10
 _FLOOR_BUCKETS = 30
 _LOWEST_FLOOR_DB = -55.0
-_FULL_SCALE_SQUARED = 32768.0**2
+FULL_SCALE_SQUARED = 32768.0**2
 
 
 def _sum_of_squares_fallback(samples: array[int]) -> float:
@@ -130,7 +130,15 @@ class QuietGate:
 
     def quiet(self, samples: array[int]) -> bool:
         """Is this frame below the threshold (and so part of a pause)?"""
-        energy = _sum_of_squares(samples) / (max(1, len(samples)) * _FULL_SCALE_SQUARED)
+        return self.quiet_energy(
+            _sum_of_squares(samples) / (max(1, len(samples)) * FULL_SCALE_SQUARED)
+        )
+
+    def quiet_energy(self, energy: float) -> bool:
+        """`quiet()` for a frame whose energy the caller worked out (mean square, 1 = full scale).
+
+        Lets a caller that measures many frames at once, in C, skip building one array per frame.
+        """
         level_db = 10.0 * math.log10(energy) if energy > 0 else -120.0
         self._bucket_min = min(self._bucket_min, level_db)
         self._bucket_frames += 1

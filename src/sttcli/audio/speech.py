@@ -6,15 +6,24 @@ a resumed session sends it again), marks runs of sound with the pause
 finder's own quiet gate, and `span()` picks the runs that lie between the
 previous utterance's end and the position the final arrived at. It keeps only
 the runs not yet given to an utterance, so its memory stays small.
+
+It sits on the send path of every chunk, so it must cost next to nothing
+there: audio is only appended as it is sent, and looked at a second at a time
+(or when asked where speech was), with the per-sample work done in C (strided
+array slices, `math.hypot` over each frame's samples) and Python touching
+only one level per frame and one step per run of alike frames.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import sys
 from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sttcli.audio.pauses import QuietGate
+from sttcli.audio.pauses import FULL_SCALE_SQUARED, QuietGate
 
 # Quiet shorter than this inside speech (a stop consonant, a breath between
 # words) does not end a run of speech.
@@ -25,6 +34,9 @@ BRIDGE_SECONDS = 0.2
 # to follow all the audio sent (a twentieth of the pause finder's work).
 FRAME_SECONDS = 0.05
 _SAMPLES_PER_FRAME = 40
+# Audio waits until this many frames (a second) are in hand: the fixed cost of
+# looking at a block is then paid once a second rather than once a chunk.
+_BATCH_FRAMES = 20
 # A server ends an utterance in a pause at least this long.
 _BOUNDARY_SECONDS = 0.3
 
@@ -49,8 +61,11 @@ class SpeechTracker:
         self.frame_bytes = max(2, int(bytes_per_second * FRAME_SECONDS) & ~1)
         self._bridge_frames = max(1, round(bridge / FRAME_SECONDS))
         self._gate = QuietGate(FRAME_SECONDS)
+        per_frame = self.frame_bytes // 2
+        self._stride = max(1, per_frame // _SAMPLES_PER_FRAME)
+        self._picks = len(range(0, per_frame, self._stride))  # samples looked at per frame
         self._seen = 0  # bytes of the input looked at
-        self._carry = bytearray()
+        self._carry = bytearray()  # sent, not analysed yet (from `_frame_start` on)
         self._frame_start = 0  # position of the frame that `_carry` begins
         self._runs: list[SpeechRun] = []
         self._open_start: int | None = None  # first sound frame of the run going on
@@ -63,27 +78,52 @@ class SpeechTracker:
         if end <= self._seen:
             return
         if position > self._seen:  # a gap (nothing sent there): go on from here
+            self._analyse()
             self._carry.clear()
             self._frame_start = position
             self._seen = position
         self._carry += chunk[self._seen - position :]
         self._seen = end
+        if len(self._carry) >= _BATCH_FRAMES * self.frame_bytes:
+            self._analyse()
+
+    def _analyse(self) -> None:
+        """Classify the whole frames held; a partial frame waits for the rest."""
         usable = len(self._carry) - len(self._carry) % self.frame_bytes
         if not usable:
             return
         samples = array("h")
-        samples.frombytes(bytes(self._carry[:usable]))
+        with memoryview(self._carry) as view:
+            samples.frombytes(view[:usable])
         del self._carry[:usable]
+        energy = 1.0 / (self._picks * FULL_SCALE_SQUARED)
+        levels = (norm * norm * energy for norm in self._norms(samples))
+        for quiet, frames in itertools.groupby(map(self._gate.quiet_energy, levels)):
+            self._frames(quiet, sum(1 for _ in frames))
+
+    def _norms(self, samples: array[int]) -> Iterator[float]:
+        """Per frame, the Euclidean norm of the samples looked at (every `_stride`th)."""
+        per_frame = self.frame_bytes // 2
+        if per_frame % self._stride:  # the picks of one frame do not continue into the next
+            return self._norms_frame_by_frame(samples)
+        picks = samples[:: self._stride]
+        if sys.byteorder == "big":
+            picks.byteswap()
+        values = iter(picks)
+        frames: Iterable[tuple[int, ...]] = zip(*[values] * self._picks, strict=False)
+        return itertools.starmap(math.hypot, frames)
+
+    def _norms_frame_by_frame(self, samples: array[int]) -> Iterator[float]:
         if sys.byteorder == "big":
             samples.byteswap()
         per_frame = self.frame_bytes // 2
-        stride = max(1, per_frame // _SAMPLES_PER_FRAME)
         for index in range(0, len(samples), per_frame):
-            self._frame(self._gate.quiet(samples[index : index + per_frame : stride]))
+            yield math.hypot(*samples[index : index + per_frame : self._stride])
 
-    def _frame(self, quiet: bool) -> None:
+    def _frames(self, quiet: bool, count: int) -> None:
+        """`count` consecutive frames, all quiet or all sound."""
         start = self._frame_start
-        self._frame_start += self.frame_bytes
+        self._frame_start += count * self.frame_bytes
         if not quiet:
             if self._open_start is None:
                 self._open_start = start
@@ -92,8 +132,9 @@ class SpeechTracker:
             return
         if self._open_start is None:
             return
-        self._quiet_frames += 1
+        self._quiet_frames += count
         if self._quiet_frames >= self._bridge_frames:
+            # The run ended with its last sound frame, whatever quiet follows.
             run = SpeechRun(self._seconds(self._open_start), self._seconds(self._open_end))
             self._runs.append(run)
             self._open_start = None
@@ -104,6 +145,7 @@ class SpeechTracker:
     @property
     def runs(self) -> list[SpeechRun]:
         """The finished runs still held (for tests and diagnostics)."""
+        self._analyse()
         return list(self._runs)
 
     def span(
@@ -128,6 +170,7 @@ class SpeechTracker:
         runs last far longer than `expected_s` (what the final's text takes
         to say), the span ends at the pause that makes it closest to that.
         """
+        self._analyse()
         chosen = [r for r in self._runs if r.middle_s > after_s and r.end_s <= before_s]
         current = self._current()
         if current is not None and current.middle_s > after_s and current.start_s < before_s:
@@ -153,4 +196,5 @@ class SpeechTracker:
 
     def forget(self, until_s: float) -> None:
         """Drop the runs that end by `until_s`: they were given to an utterance."""
+        self._analyse()
         self._runs = [r for r in self._runs if r.end_s > until_s]

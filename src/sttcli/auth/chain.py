@@ -5,12 +5,18 @@
     3. yc profile   --profile, else YC_PROFILE, else the config's current profile
     4. metadata     on a Yandex Cloud VM, or when asked (--metadata-credentials)
 
-The first link that has something wins. API keys and IAM tokens given as
-values are sent as they are (the environment is read again for each session,
-so a token that the environment refreshes keeps working); a key, a profile or
-the metadata service give IAM tokens that sttcli fetches and refreshes
-(`sttcli.auth.tokens`). Resolving reads files and the config but fetches
-nothing: that happens when the first session asks, or `sttcli auth --check`.
+The first link that has something wins. What the machine merely has (the
+current or YC_PROFILE's yc profile, a Yandex Cloud VM's metadata service) is
+used only for SpeechKit's own endpoint: a server elsewhere (loopback, a test
+double, someone else's) gets only credentials named for the run: flags,
+credential variables, `--profile`, `--metadata-credentials`.
+
+API keys and IAM tokens given as values are sent as they are (the environment
+is read again for each session, so a token that the environment refreshes
+keeps working); a key, a profile or the metadata service give IAM tokens that
+sttcli fetches and refreshes (`sttcli.auth.tokens`). Resolving reads files
+and the config but fetches nothing: that happens when the first session asks,
+or `sttcli auth --check`.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from sttcli.auth.credentials import MASK, Credential, CredentialProvider, Creden
 from sttcli.auth.http import check_url
 from sttcli.auth.tokens import IAM_TOKENS_URL, Fetch, IssuedToken, RefreshingToken
 from sttcli.errors import CredentialError
+from sttcli.options import DEFAULT_ENDPOINT
 
 KEY_FILE_VARIABLE = "YC_SERVICE_ACCOUNT_KEY_FILE"  # the name Yandex's Terraform provider reads
 ENV_VALUES = ("YC_API_KEY", "YC_IAM_TOKEN", "IAM_TOKEN")
@@ -99,6 +106,13 @@ class Resolution:
         return "no credentials: looked for " + "; ".join(self.looked_for)
 
 
+def is_speechkit(endpoint: str) -> bool:
+    """Is `endpoint` SpeechKit's own, the one server the machine's own credentials are for?"""
+    host, _, port = endpoint.strip().rpartition(":")
+    default_host, _, default_port = DEFAULT_ENDPOINT.rpartition(":")
+    return host.lower().rstrip(".") == default_host and port == default_port
+
+
 def check_flags(options: ChainOptions) -> None:
     """More than one credential flag is a usage error: which one was meant?"""
     given = [
@@ -120,11 +134,16 @@ def resolve_chain(
     *,
     vendor_path: Path | None = None,
     clock: Callable[[], float] = time.time,
+    endpoint: str = DEFAULT_ENDPOINT,
 ) -> Resolution:
-    """Walk the chain; the first link with something wins. Fetches nothing."""
+    """Walk the chain for a run against `endpoint`; the first link with something wins.
+
+    Fetches nothing. Off SpeechKit's endpoint the implicit links are passed over.
+    """
     environ = os.environ if environ is None else environ
+    ambient = is_speechkit(endpoint)  # may the machine's own credentials go there?
     from_env = environ.get("YC_IAM_ENDPOINT", "").strip()
-    endpoint = check_url(
+    iam_endpoint = check_url(
         options.iam_endpoint or from_env or IAM_TOKENS_URL,
         option="--iam-endpoint" if options.iam_endpoint else "YC_IAM_ENDPOINT",
     )
@@ -137,10 +156,10 @@ def resolve_chain(
 
         key = keyfile.load_key_file(path, origin=origin)
         return Resolution(
-            fetched(keyfile.token_fetcher(key, endpoint), origin),
+            fetched(keyfile.token_fetcher(key, iam_endpoint), origin),
             source,
             "service account key",
-            endpoint,
+            iam_endpoint,
             service_account_id=key.service_account_id,
             key_id=key.key_id,
             detail=path,
@@ -156,7 +175,7 @@ def resolve_chain(
     static = values.resolve()
     if static is not None:
         origin = "flag" if static.source.startswith("--") else "env"
-        return Resolution(values, f"{origin} {static.source}", static.kind, endpoint)
+        return Resolution(values, f"{origin} {static.source}", static.kind, iam_endpoint)
     key_file = environ.get(KEY_FILE_VARIABLE, "").strip()
     if key_file:
         return key_resolution(
@@ -166,23 +185,27 @@ def resolve_chain(
         "--api-key, --iam-token, --sa-key-file",
         f"{', '.join(ENV_VALUES)}, {KEY_FILE_VARIABLE}",
     ]
-    # 3. A yc profile.
+    # 3. A yc profile: named with --profile; YC_PROFILE's or the current one
+    # only for SpeechKit (YC_PROFILE is yc's own shell-wide choice, not a
+    # request to send that account's token to this endpoint).
     name, chosen_by = options.profile, "--profile"
     if not name and environ.get("YC_PROFILE", "").strip():
         name, chosen_by = environ["YC_PROFILE"].strip(), "YC_PROFILE"
-    profile = yc_profile.find_profile(
-        name, chosen_by=chosen_by if name else "current", environ=environ
-    )
     config = yc_profile.config_path(environ)
+    profile = None
+    if ambient or options.profile:
+        profile = yc_profile.find_profile(
+            name, chosen_by=chosen_by if name else "current", environ=environ
+        )
     if profile is not None and profile.sa_key is not None:
         from sttcli.auth import keyfile
 
         key = profile.sa_key
         return Resolution(
-            fetched(keyfile.token_fetcher(key, endpoint), profile.label),
+            fetched(keyfile.token_fetcher(key, iam_endpoint), profile.label),
             profile.label,
             "yc profile with a service account key",
-            endpoint,
+            iam_endpoint,
             folder_id=profile.folder_id,
             service_account_id=key.service_account_id,
             key_id=key.key_id,
@@ -193,7 +216,7 @@ def resolve_chain(
             fetched(yc_profile.yc_token_fetcher(profile), profile.label),
             profile.label,
             "yc profile (token from yc)",
-            endpoint,
+            iam_endpoint,
             folder_id=profile.folder_id,
             detail=f"yc iam create-token --profile {profile.name}",
         )
@@ -204,21 +227,25 @@ def resolve_chain(
                 "token, is not on PATH"
             )
         looked_for.append(f"{profile.label} in {config} (it needs yc on PATH, not found)")
-    else:
+    elif ambient:
         looked_for.append(f"a yc profile in {config}")
-    # 4. The metadata service, only where it can exist.
-    if metadata.asked_for(options.metadata_credentials, environ) or metadata.on_yandex_cloud(
-        vendor_path
-    ):
+    else:
+        looked_for.append(f"a yc profile named with --profile (others are for {DEFAULT_ENDPOINT})")
+    # 4. The metadata service, only where it can exist, and unasked only for SpeechKit.
+    asked = metadata.asked_for(options.metadata_credentials, environ)
+    if asked or (ambient and metadata.on_yandex_cloud(vendor_path)):
         url = metadata.token_url(environ)
         return Resolution(
             fetched(metadata.token_fetcher(url), "the metadata service"),
             "metadata",
             "metadata service",
-            endpoint,
+            iam_endpoint,
             detail=url,
         )
     looked_for.append(
         "the metadata service (not a Yandex Cloud VM; --metadata-credentials asks it anyway)"
+        if ambient
+        else f"the metadata service (unasked only for {DEFAULT_ENDPOINT}; "
+        "--metadata-credentials asks it)"
     )
-    return Resolution(None, "", "", endpoint, looked_for=tuple(looked_for))
+    return Resolution(None, "", "", iam_endpoint, looked_for=tuple(looked_for))

@@ -9,7 +9,6 @@ proxy: the one is this machine and the other is link-local.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 
 from sttcli.auth.secrets import scrubbed
 from sttcli.errors import CredentialError, CredentialRefused, CredentialUnreachable
+from sttcli.loopback import is_loopback_host
 
 if TYPE_CHECKING:
     import urllib.error
@@ -48,7 +48,11 @@ def request_json(
         request.add_header("Content-Type", "application/json")
     for name, value in (headers or {}).items():
         request.add_header(name, value)
-    handlers = [] if use_proxy and not _is_loopback_url(url) else [urllib.request.ProxyHandler({})]
+    handlers = (
+        []
+        if use_proxy and not is_loopback_host(urlsplit(url).hostname or "")
+        else [urllib.request.ProxyHandler({})]
+    )
     opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(request, timeout=timeout) as response:
@@ -80,10 +84,19 @@ def request_json(
 
 
 def check_url(url: str, *, option: str) -> str:
-    """An http(s) URL with a host, or a usage error naming the option."""
+    """An https URL with a host (http only to loopback), or a usage error naming the option.
+
+    The JWT POSTed there is as good as a token for an hour: in clear text it
+    may cross nothing but this machine.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CredentialError(f"{option} {url}: expected an http:// or https:// URL")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise CredentialError(
+            f"{option} {url}: http:// would send the key's JWT in clear text; use https:// "
+            "(http:// only to this machine)"
+        )
     return url
 
 
@@ -103,13 +116,3 @@ def _error_message(error: urllib.error.HTTPError) -> str:
                 return scrubbed(str(document[key]))
     text = " ".join(scrubbed(raw).split())
     return text[:200] if text else (error.reason or "no details")
-
-
-def _is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

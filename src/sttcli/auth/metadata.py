@@ -9,6 +9,7 @@ to a link-local address would only hang or, worse, reach something else.
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -20,12 +21,16 @@ from sttcli.errors import CredentialError, CredentialUnreachable
 DEFAULT_ADDRESS = "169.254.169.254"
 TOKEN_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
 SYS_VENDOR_PATH = Path("/sys/class/dmi/id/sys_vendor")
+# For tests only: another file in its place, so that sttcli run as a process of
+# its own is told "not a Yandex Cloud VM" (or "one") by the test, not the host.
+SYS_VENDOR_VARIABLE = "STTCLI_SYS_VENDOR_PATH"
 METADATA_TIMEOUT_SECONDS = 5.0
 
 
 def on_yandex_cloud(vendor_path: Path | None = None) -> bool:
     """Does the machine say it is a Yandex Cloud VM? (The path is injectable for tests.)"""
-    path = SYS_VENDOR_PATH if vendor_path is None else vendor_path
+    override = os.environ.get(SYS_VENDOR_VARIABLE, "")
+    path = vendor_path or (Path(override) if override else SYS_VENDOR_PATH)
     try:
         vendor = path.read_text(encoding="utf-8", errors="replace")
     except OSError:

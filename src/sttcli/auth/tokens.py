@@ -65,10 +65,6 @@ class RefreshingToken:
         self._warned = False
         self.fetches = 0
 
-    def peek(self) -> IssuedToken | None:
-        """The token held now, without fetching."""
-        return self._token
-
     def current(self) -> IssuedToken:
         """A token that is not due, fetching one if needed.
 

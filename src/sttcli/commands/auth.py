@@ -17,6 +17,7 @@ from sttcli.auth.chain import ChainOptions, FetchedCredentials, Resolution, reso
 from sttcli.auth.credentials import MASK, known_secrets
 from sttcli.diagnostics import Diagnostics
 from sttcli.errors import ExitCode, SttError, UsageError
+from sttcli.options import DEFAULT_ENDPOINT
 
 SHOWN_PREFIX = 4  # "t1.9****", "AQVN****": enough to tell which one, not enough to use
 
@@ -24,14 +25,25 @@ SHOWN_PREFIX = 4  # "t1.9****", "AQVN****": enough to tell which one, not enough
 def run_auth(params: dict[str, Any]) -> int:
     diagnostics = Diagnostics(secrets=known_secrets(params), verbose=params["verbose"])
     diagnostics.install_logging()
-    resolution = resolve_chain(ChainOptions.from_params(params))
-    if not resolution.found:
-        raise UsageError(resolution.missing_message())
+    as_json = params["output_format"] == "json"
+    endpoint = params.get("endpoint") or DEFAULT_ENDPOINT
+    try:
+        resolution = resolve_chain(ChainOptions.from_params(params), endpoint=endpoint)
+        if not resolution.found:
+            raise UsageError(resolution.missing_message())
+    except SttError as error:
+        if as_json:  # CI parses stdout: the document, with the error; the line goes to stderr
+            report = unresolved(error, endpoint=endpoint)
+            sys.stdout.write(diagnostics.scrub(json.dumps(report, ensure_ascii=False)) + "\n")
+            sys.stdout.flush()
+        raise
     report = describe(resolution, folder_id=params["folder_id"])
+    report["endpoint"] = endpoint
     failure: SttError | None = None
     if params["check"]:
         failure = check(resolution, report)
-    if params["output_format"] == "json":
+        report["error"] = None if failure is None else _error(failure)
+    if as_json:
         text = json.dumps(report, ensure_ascii=False)
     else:
         text = as_text(report)
@@ -65,7 +77,17 @@ def describe(resolution: Resolution, *, folder_id: str) -> dict[str, Any]:
         "folder_id_from": ("--folder-id" if folder_id else resolution.source) if folder else None,
         "fetched": False,
         "check": None,
+        "endpoint": None,
+        "error": None,  # what makes the exit code non-zero: the chain's failure or the check's
     }
+
+
+def unresolved(error: SttError, *, endpoint: str) -> dict[str, Any]:
+    """The report when the chain itself fails (nothing found, a bad key file): every field
+    there, empty, and the error."""
+    report = describe(Resolution(None, "", "", ""), folder_id="")
+    report.update(source=None, kind=None, endpoint=endpoint, error=_error(error))
+    return report
 
 
 def check(resolution: Resolution, report: dict[str, Any]) -> SttError | None:

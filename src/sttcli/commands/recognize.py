@@ -8,7 +8,6 @@ that turns Ctrl-C into a clean cancellation.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import logging
 import os
@@ -24,7 +23,13 @@ from sttcli import stdio, wire
 from sttcli.audio.plan import describe
 from sttcli.audio.sniff import OPUS_RATE, AudioFormat, Encoding, RateSource
 from sttcli.audio.sources import AudioSource, Conversion, open_source
-from sttcli.auth.chain import ChainOptions, Resolution, check_flags, resolve_chain
+from sttcli.auth.chain import (
+    ChainOptions,
+    Resolution,
+    check_flags,
+    is_speechkit,
+    resolve_chain,
+)
 from sttcli.auth.credentials import (
     CredentialSource,
     build_metadata,
@@ -36,6 +41,7 @@ from sttcli.batch import BatchOutcome, run_batch
 from sttcli.commands import preflight
 from sttcli.diagnostics import Diagnostics
 from sttcli.errors import BadInput, ExitCode, Interrupted, UsageError
+from sttcli.loopback import is_loopback_endpoint
 from sttcli.options import DEFAULT_ENDPOINT, RecognitionSettings, SessionPolicy, StreamSettings
 from sttcli.output.files import ResultFiles, result_paths
 from sttcli.output.render import (
@@ -177,7 +183,14 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
     # Values given as flags or variables: checked even with --local, which sends none.
     preflight.check_credential(CredentialSource(params["iam_token"], params["api_key"]).resolve())
     authorized = chain.found or any(name == "authorization" for name, _ in headers)
-    if not params["local"] and endpoint == DEFAULT_ENDPOINT and not authorized:
+    if not params["local"] and not authorized and not is_speechkit(endpoint):
+        log.info(
+            "no credentials named for %s: a yc profile or the metadata service is used unasked "
+            "only for %s (--profile, --metadata-credentials name them)",
+            endpoint,
+            DEFAULT_ENDPOINT,
+        )
+    if not params["local"] and is_speechkit(endpoint) and not authorized:
         problem = (
             f"{chain.missing_message()}; for {DEFAULT_ENDPOINT} set one of them "
             "(YC_API_KEY is the simplest), or use --local to recognize offline"
@@ -224,7 +237,7 @@ def make_plan(params: dict[str, Any], *, stdout_is_terminal: bool) -> Plan:
     )
     if params["max_rps"] <= 0:
         raise UsageError("--max-rps must be positive")
-    if connection.insecure and not params["local"] and not _is_loopback(endpoint):
+    if connection.insecure and not params["local"] and not is_loopback_endpoint(endpoint):
         if chain.found:
             log.warning(
                 "--insecure to %s: the credentials go over the network in clear text", endpoint
@@ -286,7 +299,7 @@ def _credentials(params: dict[str, Any]) -> Resolution:
     if params["local"]:
         check_flags(options)
         return Resolution(None, "", "", "")
-    return resolve_chain(options)
+    return resolve_chain(options, endpoint=params["endpoint"])
 
 
 @contextmanager
@@ -319,16 +332,6 @@ def _local_server(plan: Plan) -> Iterator[Plan]:
             server.stop(grace=None).wait(5)
     finally:
         engine.close()
-
-
-def _is_loopback(endpoint: str) -> bool:
-    host = endpoint.rsplit(":", 1)[0].strip("[]") if ":" in endpoint else endpoint
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _inputs(params: dict[str, Any]) -> tuple[str, ...]:

@@ -107,10 +107,7 @@ class WhisperEngine(WorkerEngine):
             spec = self.route(language)
         except ModelError as error:
             raise EngineError(str(error)) from None
-        worker = self._idle.get()
-        session = WorkerSession(self, worker)
-        session.call("start", sample_rate, partials, language, spec)
-        return session
+        return self._start("start", sample_rate, partials, language, spec)
 
 
 def worker_main(connection: Connection, default: WhisperModelSpec, threads: int) -> None:

@@ -65,17 +65,22 @@ class WorkerEngine:
         return self._closed
 
     def open(self, sample_rate: int, *, partials: bool, language: str = "") -> WorkerSession:
+        return self._start("start", sample_rate, partials, language)
+
+    def _start(self, *message: Any) -> WorkerSession:
+        """A session on the next free worker, begun with `message` (what its process expects)."""
+        session = WorkerSession(self, self._take_worker())
+        session.call(*message)
+        return session
+
+    def _take_worker(self) -> Worker:
         while True:  # a stream waiting for a decoder must not wait past close()
             if self._closed:
                 raise EngineStopped("the server is stopping")
             try:
-                worker = self._idle.get(timeout=0.5)
-                break
+                return self._idle.get(timeout=0.5)
             except queue.Empty:
                 continue
-        session = WorkerSession(self, worker)
-        session.call("start", sample_rate, partials, language)
-        return session
 
     def _release(self, worker: Worker, *, broken: bool) -> None:
         if not broken:

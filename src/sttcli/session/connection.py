@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import grpc.aio
 
@@ -25,6 +27,7 @@ from sttcli.auth.credentials import (
 from sttcli.client import open_channel
 
 log = logging.getLogger("sttcli.session")
+T = TypeVar("T")
 
 
 @dataclass
@@ -90,7 +93,7 @@ class Connection:
         Checked before every session, so no session starts with a token near its end.
         """
         if self.credentials.refreshable:
-            return self._build(await asyncio.to_thread(self.credentials.resolve))
+            return self._build(await in_daemon_thread(self.credentials.resolve))
         return self.metadata()
 
     def preview_metadata(self) -> Metadata:
@@ -126,3 +129,44 @@ class Connection:
         if self._channel is not None:
             await self._channel.close()
             self._channel = None
+
+
+async def in_daemon_thread(call: Callable[[], T]) -> T:
+    """`call()` in a daemon thread, awaited; cancelling the wait abandons the thread.
+
+    Not `asyncio.to_thread`: the loop's executor is joined when `asyncio.run`
+    ends, so Ctrl-C during a token fetch would wait out the fetch's timeout
+    (15 s for IAM, 60 s for yc). A daemon thread is left behind instead, and
+    its answer, if one comes, is dropped.
+    """
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[T] = loop.create_future()
+
+    def work() -> None:
+        try:
+            result = call()
+        except BaseException as error:  # the awaiting task gets it, whatever it is
+            _hand_over(loop, answer, answer.set_exception, error)
+        else:
+            _hand_over(loop, answer, answer.set_result, result)
+
+    threading.Thread(target=work, name="sttcli-token-fetch", daemon=True).start()
+    return await answer
+
+
+def _hand_over(
+    loop: asyncio.AbstractEventLoop,
+    answer: asyncio.Future[Any],
+    settle: Callable[[Any], None],
+    value: Any,
+) -> None:
+    """From the worker thread: settle `answer` on its loop, unless it was cancelled or is gone."""
+
+    def settle_if_awaited() -> None:
+        if not answer.done():
+            settle(value)
+
+    try:
+        loop.call_soon_threadsafe(settle_if_awaited)
+    except RuntimeError:
+        pass  # the loop is closed: nobody waits any more
