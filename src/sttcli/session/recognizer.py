@@ -384,9 +384,9 @@ class InputRecognizer:
         """One session's PCM as a fresh Ogg Opus stream (headers first), encoded off the loop."""
         from sttcli.audio.encode import encode_as_opus
 
-        # A quarter second of audio at most waits for the encoder thread.
-        batch = max(self.stream.chunk_size, int(0.25 * (self.bytes_per_second or 0)))
-        return encode_as_opus(pcm, self.audio.sample_rate, batch_bytes=batch)
+        # A chunk at a time, as LPCM goes: the server hears the stream in the
+        # same steps (pocketsphinx's segmentation depends on them).
+        return encode_as_opus(pcm, self.audio.sample_rate, batch_bytes=self.stream.chunk_size)
 
     async def _session_audio(
         self, start: int, stop: asyncio.Event, ending: _Ending
