@@ -164,14 +164,17 @@ async def encode_as_opus(
         for future in (pulling, running):
             if future is not None and not future.done():
                 future.cancel()
-        if pulling is not None:
-            await asyncio.gather(pulling, return_exceptions=True)
-        closing = getattr(source, "aclose", None)
-        if closing is not None:
-            await closing()
-        # Queued behind any batch still being encoded: never closed under it.
-        worker.submit(_close_opened, opening)
-        worker.shutdown(wait=False)
+        try:
+            if pulling is not None:
+                await asyncio.gather(pulling, return_exceptions=True)
+            closing = getattr(source, "aclose", None)
+            if closing is not None:
+                await closing()
+        finally:
+            # Even when a second cancellation cuts the awaits above short.
+            # Queued behind any batch still being encoded: never closed under it.
+            worker.submit(_close_opened, opening)
+            worker.shutdown(wait=False)
 
 
 def _close_opened(opening: Future[OggOpusEncoder]) -> None:
