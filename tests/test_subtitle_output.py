@@ -8,17 +8,13 @@ and stable; every subtitle written is read back with the `srt` and
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import DATA
 from support.audio import markers, wav
-from support.cli import against
+from support.cli import against, serving
 from support.faults import Fault, FaultServer
 from support.subtitles import assert_well_formed, parse, words_of
 
@@ -37,23 +33,8 @@ TALK = (
 @pytest.fixture(scope="module")
 def synthetic_serve() -> Iterator[str]:
     """`sttcli serve --engine synthetic --port 0` as a user starts it; yields its address."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sttcli", "serve", "--engine", "synthetic", "--port", "0"],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    assert process.stderr is not None
-    listening = process.stderr.readline()
-    if not listening.startswith("listening on "):  # a line naming the engine comes first
-        listening = process.stderr.readline()
-    assert listening.startswith("listening on 127.0.0.1:"), listening
-    try:
-        yield listening.split()[-1]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-        process.stderr.close()
+    with serving("--engine", "synthetic") as address:
+        yield address
 
 
 @pytest.fixture

@@ -9,16 +9,12 @@ these are structural assertions, not goldens. Through `sttcli serve`.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import numpy
 import pytest
 from conftest import DATA
-from support.cli import against
+from support.cli import against, serving
 from support.subtitles import assert_well_formed, parse, words_of
 
 SAMPLE = DATA / "speech_default_voice.wav"
@@ -34,24 +30,8 @@ def served() -> Iterator[str]:
     pocketsphinx rather than the default engine: it needs no model cache, and
     its timings are as real. Whisper's finals are timed too (its own tests).
     """
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sttcli", "serve", "--engine", "pocketsphinx", "--port", "0"]
-        + ["--workers", "1"],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
-    assert process.stderr is not None
-    listening = process.stderr.readline()
-    if not listening.startswith("listening on "):  # a line naming the engine comes first
-        listening = process.stderr.readline()
-    assert listening.startswith("listening on 127.0.0.1:"), listening
-    try:
-        yield listening.split()[-1]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-        process.stderr.close()
+    with serving("--engine", "pocketsphinx", "--workers", "1") as address:
+        yield address
 
 
 def loud_spans() -> list[tuple[float, float]]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from click.testing import CliRunner, Result
@@ -56,3 +58,26 @@ def child_env(**extra: str) -> dict[str, str]:
 def spawn_against(server_address: str, *args: str, **popen: Any) -> subprocess.Popen[Any]:
     """`sttcli recognize` as a process, pointed at a local plaintext server."""
     return spawn("recognize", "--endpoint", server_address, "--insecure", *args, **popen)
+
+
+@contextlib.contextmanager
+def serving(*args: str) -> Iterator[str]:
+    """`sttcli serve --port 0 ARGS` as a user starts it; yields its address, and stops it
+    with SIGTERM, which must end it cleanly."""
+    process = subprocess.Popen(
+        [*PYTHON_M_STTCLI, "serve", "--port", "0", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    assert process.stderr is not None
+    listening = process.stderr.readline()
+    if not listening.startswith("listening on "):  # a line naming the engine comes first
+        listening = process.stderr.readline()
+    assert listening.startswith("listening on 127.0.0.1:"), listening
+    try:
+        yield listening.split()[-1]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        process.stderr.close()
