@@ -18,7 +18,7 @@ Four measurements, side by side in one run:
 The input is samples/speech.wav repeated with pauses between the repeats, so
 that rotation finds pauses as it would in speech.
 
-    python bench/bench_transcode.py [--hours 1] [--corpus ../shared/corpus] [--skip-wer]
+    python bench/bench_transcode.py [--hours 1] [--repeat 3] [--corpus DIR] [--skip-wer]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import asyncio
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -132,11 +133,48 @@ def run_client(path: str, endpoint: str, send_as: str) -> None:
             source.close()
             await connection.close()
 
+    watcher = ChildWatcher()
     report = asyncio.run(run())
+    watcher.stop()
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     report["maxrss_mib"] = peak_rss_kib() / 1024
     report["cpu_s"] = usage.ru_utime + usage.ru_stime
+    # A file is decoded in a child process: its CPU and memory count too.
+    report["decoder_cpu_s"] = children.ru_utime + children.ru_stime
+    report["decoder_maxrss_mib"] = watcher.peak_kib / 1024
+    report["total_maxrss_mib"] = report["maxrss_mib"] + report["decoder_maxrss_mib"]
     print(json.dumps(report), flush=True)
+
+
+class ChildWatcher:
+    """The highest peak RSS (VmHWM) among this process's children, read while they live."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak_kib = 0
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stopped.wait(0.05):
+            for child in me.children(recursive=True):
+                try:
+                    with open(f"/proc/{child.pid}/status", encoding="ascii") as status:
+                        for line in status:
+                            if line.startswith("VmHWM:"):
+                                self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+                except OSError:
+                    pass  # it ended meanwhile
 
 
 def peak_rss_kib() -> int:
@@ -159,23 +197,35 @@ def measure(sink: SinkServer, path: Path, send_as: str = "lpcm") -> dict[str, fl
     return dict(json.loads(out.stdout.decode().strip().splitlines()[-1]))
 
 
+def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the runs (so not always from the same run)."""
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
 # -- decoding alone ---------------------------------------------------------------
 
 
 def decode_speed(path: Path) -> tuple[float, float]:
-    """(seconds of audio, CPU seconds) to decode and resample it to 16 kHz mono, in-process."""
-    import av
+    """(seconds of audio, CPU seconds) for sttcli's decoding pass to 16 kHz mono, in-process.
+
+    The pass the decoder process runs, with nothing sending: what decoding
+    and resampling alone cost.
+    """
+    from sttcli.audio.decode import DecodeRequest, decode
+
+    pcm_bytes = 0
+
+    def count(item: object) -> bool:
+        nonlocal pcm_bytes
+        if isinstance(item, bytes):
+            pcm_bytes += len(item)
+        return True
 
     before = resource.getrusage(resource.RUSAGE_SELF)
-    samples = 0
-    with av.open(str(path)) as container:
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)
-        for frame in container.decode(audio=0):
-            for out in resampler.resample(frame):
-                samples += out.samples
+    decode(path.name, str(path), DecodeRequest("MP3", "mp3", send_rate=16000), count)
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return samples / 16000, cpu
+    return pcm_bytes / 32000, cpu
 
 
 # -- accuracy through `sttcli serve` ----------------------------------------------
@@ -242,6 +292,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--repeat", type=int, default=3, help="streaming runs of each input")
     parser.add_argument("--skip-wer", action="store_true")
     parser.add_argument("--skip-stream", action="store_true")
     args = parser.parse_args()
@@ -262,14 +313,31 @@ def main() -> None:
         audio_s, cpu = decode_speed(mp3_path)
         figures["decode"] = {"audio_s": audio_s, "cpu_s": cpu, "x_real_time": audio_s / cpu}
         print(f"decode+resample: {audio_s / cpu:.0f}x real time on one core", file=sys.stderr)
+        runs: dict[str, list[dict[str, float]]] = {"wav": [], "mp3": [], "mp3-oggopus": []}
         with SinkServer() as sink:
-            for label, path, send_as in (
-                ("wav", wav_path, "lpcm"),
-                ("mp3", mp3_path, "lpcm"),
-                ("mp3-oggopus", mp3_path, "oggopus"),
-            ):
-                figures[label] = run = measure(sink, path, send_as)
-                print(f"{label}: {run}", file=sys.stderr)
+            # Alternated, so that a busy moment of a shared machine falls on both.
+            for _ in range(args.repeat):
+                for label, path, send_as in (
+                    ("wav", wav_path, "lpcm"),
+                    ("mp3", mp3_path, "lpcm"),
+                    ("mp3-oggopus", mp3_path, "oggopus"),
+                ):
+                    if label == "mp3-oggopus" and runs[label]:
+                        continue  # one run: its bytes are what it is for
+                    run = measure(sink, path, send_as)
+                    runs[label].append(run)
+                    print(f"{label}: {run}", file=sys.stderr)
+        for label, measured in runs.items():
+            figures[label] = median_run(measured)
+        wav, mp3 = figures["wav"], figures["mp3"]
+        assert isinstance(wav, dict) and isinstance(mp3, dict)
+        figures["mp3_vs_wav"] = {
+            "wall_time": mp3["seconds"] / wav["seconds"],
+            "wall_time_each_run": [
+                m["seconds"] / w["seconds"] for w, m in zip(runs["wav"], runs["mp3"], strict=True)
+            ],
+            "peak_rss_mib": mp3["total_maxrss_mib"] - wav["total_maxrss_mib"],
+        }
     if not args.skip_wer:
         figures["wer"] = corpus_wer(args.corpus)
     print(json.dumps(figures, indent=2))

@@ -1,11 +1,12 @@
 """Any recording to mono 16-bit PCM at the rate sent, decoded as it streams.
 
 FFmpeg (through PyAV, imported only here and only when an input needs it)
-demuxes and decodes; its resampler downmixes and resamples. Decoding runs in
-a thread of its own, so that the event loop never waits on a slow pipe or a
-busy decoder, and hands PCM over through a bounded queue: when the sender
-falls behind, the decoder waits, and memory stays flat whatever the input's
-length.
+demuxes and decodes; its resampler downmixes and resamples. This is one pass
+over an input, handing on what it makes through a callback: it runs in a
+process of its own for a file (`decoder_process`) and in a thread for a pipe
+(`decoder_thread`), both of which hold it to a bounded queue, so that memory
+stays flat whatever the input's length. Nothing here imports asyncio: the
+decoder process starts light.
 
 The timeline is kept here, in one place: PCM byte `n` of the output is
 `n / (2 * rate)` seconds into the original input. A stretch FFmpeg cannot
@@ -15,10 +16,7 @@ still match the input.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -36,10 +34,12 @@ from sttcli.results import SourceInfo
 log = logging.getLogger("sttcli.audio")
 
 DEFAULT_SEND_RATE = 16000  # for inputs at a rate the API does not take: right for speech
-_QUEUE_ITEMS = 8  # with _BLOCK: at most 512 KiB decoded ahead of the sender
-_BLOCK = 64 * 1024  # PCM bytes handed over at a time from a file (a pipe: an eighth)
+BLOCK = 64 * 1024  # PCM bytes handed over at a time from a file (a pipe: an eighth)
 # A jump in timestamps shorter than this is jitter, not lost audio.
 _GAP_TOLERANCE_S = 0.05
+# Decoded audio resampled at a time: a few MP3 frames, still small enough
+# (88 KiB of 44.1 kHz stereo) for malloc to reuse, not map afresh.
+_RESAMPLE_S = 0.25
 # A jump longer than this is a broken timestamp, not lost audio: no silence for it.
 _GAP_LIMIT_S = 600.0
 
@@ -82,134 +82,75 @@ class Ready:
     duration_s: float | None
 
 
-_Item = bytes | Ready | BaseException
+Item = bytes | Ready | BaseException
 
 
-class DecodingReader:
-    """Runs the decoder in a thread; `get()` returns its PCM block by block (b'' at the end).
+def decode(
+    name: str,
+    file: Any,
+    request: DecodeRequest,
+    post: Callable[[Item], bool],
+    stopped: Callable[[], bool] = lambda: False,
+) -> None:
+    """One pass over an input, wherever it runs: a thread here, or a process of its own.
 
-    It has the shape of `sttcli.audio.sources.PipeReader`, so the PCM is held
-    for resending exactly as a pipe's bytes are.
+    `post` is given the input's `Ready`, then its PCM block by block and
+    b'' at the end, or a `BadInput` saying why not; it returns False when
+    nobody wants more. Nothing is raised.
     """
+    container: Any = None
+    try:
+        import av
 
-    def __init__(self, name: str, file: Any, request: DecodeRequest) -> None:
-        self.name = name
-        self._file = file  # a path's file object, or a reader of a pipe's bytes
-        self._request = request
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._loop = asyncio.get_running_loop()
-        self._slots = threading.Semaphore(_QUEUE_ITEMS)
-        self._stopped = threading.Event()
-        self._eof = False
-        self._done = False
-        threading.Thread(target=self._run, daemon=True).start()
+        container = _open(av, name, file, request)
+        _Decoding(name, request, av, container, post, stopped).run()
+    except Stopped:
+        pass  # nobody wants more: nothing to say
+    except BadInput as problem:
+        post(problem)
+    except Exception as problem:  # FFmpeg's reason, never a traceback
+        if not stopped():
+            post(BadInput(f"{name}: cannot decode: {reason_of(problem)}"))
+    finally:
+        if container is not None:
+            container.close()
 
-    async def ready(self) -> Ready:
-        """The input's description, once FFmpeg has opened it; BadInput if it cannot."""
-        item = await self._queue.get()
-        self._slots.release()
-        if isinstance(item, BaseException):
-            self._eof = True
-            raise item
-        assert isinstance(item, Ready)
-        return item
 
-    @property
-    def finished(self) -> bool:
-        return self._done
+def _open(av: Any, name: str, file: Any, request: DecodeRequest) -> Any:
+    try:
+        return av.open(file, mode="r", format=request.demuxer, options=dict(request.options))
+    except av.FFmpegError as error:
+        _refuse(name, request, error)
 
-    async def get(self, timeout: float | None = None) -> bytes:
-        if self._eof:
-            return b""
-        if timeout:
-            item = await asyncio.wait_for(self._queue.get(), timeout)
-        else:
-            item = await self._queue.get()
-        self._slots.release()
-        if isinstance(item, BaseException):
-            self._eof = True
-            raise item
-        assert isinstance(item, bytes)
-        if not item:
-            self._eof = True
-        return item
 
-    def stop(self) -> None:
-        """End the decoder thread promptly, wherever it waits: for room, or for input."""
-        self._stopped.set()
-        self._slots.release()  # a decoder waiting for room wakes up and sees it
-        abort = getattr(self._file, "abort", None)
-        if abort is not None:  # a decoder waiting for a pipe's next block
-            abort()
-
-    # -- the decoder thread --------------------------------------------------
-
-    def _post(self, item: _Item) -> bool:
-        """Hand an item to the event loop; False when nobody wants more."""
-        if self._stopped.is_set():
-            return False
-        self._slots.acquire()
-        if self._stopped.is_set():
-            return False
-        try:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
-        except RuntimeError:  # the loop is closed
-            return False
-        return True
-
-    def _run(self) -> None:
-        container: Any = None
-        try:
-            import av
-
-            container = self._open(av)
-            _Decoding(self, av, container).run()
-        except Stopped:
-            pass  # nobody wants more: nothing to say
-        except BadInput as problem:
-            self._post(problem)
-        except Exception as problem:  # FFmpeg's reason, never a traceback
-            if not self._stopped.is_set():
-                self._post(BadInput(f"{self.name}: cannot decode: {_reason(problem)}"))
-        finally:
-            self._done = True
-            if container is not None:
-                container.close()
-            close = getattr(self._file, "close", None)
-            if close is not None:
-                close()
-
-    def _open(self, av: Any) -> Any:
-        request = self._request
-        try:
-            return av.open(
-                self._file,
-                mode="r",
-                format=request.demuxer,
-                options=dict(request.options),
-            )
-        except av.FFmpegError as error:
-            self._refuse(error)
-
-    def _refuse(self, error: BaseException) -> NoReturn:
-        """The input has no audio FFmpeg can decode: say why, naming it."""
-        request = self._request
-        if request.demuxer == "mov" and request.from_pipe:
-            raise BadInput(
-                f"{self.name}: this MP4 cannot be read from a pipe (its index is at its end); "
-                "give it as a file"
-            ) from None
-        raise BadInput(f"{self.name}: cannot decode it as {request.kind}: {_reason(error)}")
+def _refuse(name: str, request: DecodeRequest, error: BaseException) -> NoReturn:
+    """The input has no audio FFmpeg can decode: say why, naming it."""
+    if request.demuxer == "mov" and request.from_pipe:
+        raise BadInput(
+            f"{name}: this MP4 cannot be read from a pipe (its index is at its end); "
+            "give it as a file"
+        ) from None
+    raise BadInput(f"{name}: cannot decode it as {request.kind}: {reason_of(error)}")
 
 
 class _Decoding:
-    """One pass over the input, in the decoder thread."""
+    """One pass over the input: demux, decode, resample, hand on in blocks."""
 
-    def __init__(self, reader: DecodingReader, av: Any, container: Any) -> None:
-        self.reader = reader
+    def __init__(
+        self,
+        name: str,
+        request: DecodeRequest,
+        av: Any,
+        container: Any,
+        post: Callable[[Item], bool],
+        stopped: Callable[[], bool],
+    ) -> None:
+        self.name = name
+        self.request = request
         self.av = av
         self.container = container
-        self.name = reader.name
+        self.post = post
+        self.stopped = stopped
         self.pending = bytearray()
         self.produced = 0  # PCM bytes handed over, silence for gaps included
         self.skipped = 0
@@ -226,7 +167,7 @@ class _Decoding:
         input_rate = codec.sample_rate or 0
         if not input_rate:
             raise BadInput(f"{self.name}: FFmpeg cannot tell its sample rate")
-        request = self.reader._request
+        request = self.request
         check_header(
             self.name,
             request.kind,
@@ -238,7 +179,7 @@ class _Decoding:
         self.rate = choose_send_rate(input_rate, request.send_rate)
         self.bytes_per_second = 2 * self.rate
         info = SourceInfo(
-            format=self.reader._request.kind,
+            format=request.kind,
             codec=codec.codec.canonical_name,
             rate=input_rate,
             channels=codec.channels,
@@ -249,13 +190,19 @@ class _Decoding:
             duration = float(stream.duration * stream.time_base)
         elif self.container.duration:
             duration = self.container.duration / 1_000_000
-        if not self.reader._post(Ready(info, self.rate, duration)):
+        if not self.post(Ready(info, self.rate, duration)):
             return
         self.resampler = av.AudioResampler(format="s16", layout="mono", rate=self.rate)
+        # Decoded frames wait in a FIFO and are resampled a block at a time:
+        # an MP3 frame is only 26 ms, and resampling each one alone cost more
+        # than decoding it.
+        self.fifo: Any = None
+        self.fifo_shape: tuple[str, str, int] | None = None
+        self.batch = 0  # input samples resampled at a time
         # A float, not the Fraction PyAV gives: this runs for every frame.
         self.time_base = None if stream.time_base is None else float(stream.time_base)
         # A pipe may be live: hand its audio on as it comes; a file in big blocks.
-        self.block = _BLOCK // 8 if self.reader._request.from_pipe else _BLOCK
+        self.block = BLOCK // 8 if request.from_pipe else BLOCK
         # Where the input's timeline begins: 0, not the first frame that
         # decodes, so that damage at the very start is filled too. FFmpeg's
         # `start_time` is only the first packet it read (after any damage), so
@@ -269,16 +216,18 @@ class _Decoding:
                 if not self._packet(packet):
                     return
         except av.FFmpegError as error:
-            if self.reader._stopped.is_set():
+            if self.stopped():
                 return
+            self._drain()
             if not self.produced and not self.pending:
-                self.reader._refuse(error)
+                _refuse(self.name, request, error)
             log.warning(
                 "%s: the input breaks off at %.2f s (%s); recognizing what came before",
                 self.name,
                 self._seconds(),
-                _reason(error),
+                reason_of(error),
             )
+        self._drain()
         self._frames(self.resampler.resample(None))
         self._warn_skipped()
         if not self.produced and not self.pending and self.skipped:
@@ -292,13 +241,30 @@ class _Decoding:
             self._skip(packet, error)
             return True
         for frame in frames:
-            self._fill_gap(frame)
-            self._frames(self.resampler.resample(frame))
+            self._take(frame)
         return self._flush(final=False)
+
+    def _take(self, frame: Any) -> None:
+        shape = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if shape != self.fifo_shape:  # a FIFO holds frames of one shape only
+            self._drain()
+            self.fifo = self.av.AudioFifo()
+            self.fifo_shape = shape
+            self.batch = max(1, int(frame.sample_rate * _RESAMPLE_S))
+        self._fill_gap(frame)
+        frame.pts = None  # the FIFO would insist that they follow on; gaps are filled here
+        self.fifo.write(frame)
+        if self.fifo.samples >= self.batch:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Resample what the FIFO holds, so that it goes out before anything else."""
+        if self.fifo is not None and self.fifo.samples:
+            self._frames(self.resampler.resample(self.fifo.read()))
 
     def _skip(self, packet: Any, error: Exception) -> None:
         self.skipped += 1
-        self.reason = _reason(error)
+        self.reason = reason_of(error)
         at = self._seconds()
         if packet.pts is not None and self.time_base is not None:
             at = max(0.0, packet.pts * self.time_base - self.origin)
@@ -320,6 +286,7 @@ class _Decoding:
             return
         gap = (pts * self.time_base - self.origin) - self._seconds()
         if _GAP_TOLERANCE_S < gap < _GAP_LIMIT_S:
+            self._drain()
             at = self._seconds()
             self.pending += bytes(int(gap * self.rate) * 2)
             self.lost_s += gap
@@ -330,10 +297,14 @@ class _Decoding:
             self.pending += memoryview(frame.planes[0])[: frame.samples * 2]
 
     def _seconds(self) -> float:
-        return (self.produced + len(self.pending)) / self.bytes_per_second
+        """Where the input is: what was handed on or is pending, and what waits in the FIFO."""
+        seconds = (self.produced + len(self.pending)) / self.bytes_per_second
+        if self.fifo is not None and self.fifo_shape is not None:
+            seconds += self.fifo.samples / self.fifo_shape[2]
+        return seconds
 
     def _flush(self, *, final: bool) -> bool:
-        post = self.reader._post
+        post = self.post
         while self.pending and (final or len(self.pending) >= self.block):
             block = bytes(self.pending[: self.block])
             del self.pending[: self.block]
@@ -368,7 +339,7 @@ class _Decoding:
             )
 
 
-def _reason(error: BaseException) -> str:
+def reason_of(error: BaseException) -> str:
     """FFmpeg's own words for a failure, without errno numbers or file names."""
     reason = getattr(error, "strerror", None)
     return str(reason or error).strip() or type(error).__name__
@@ -376,57 +347,6 @@ def _reason(error: BaseException) -> str:
 
 class Stopped(Exception):
     """The decoder was stopped while it waited for a pipe's next block."""
-
-
-class PipeFile:
-    """The bytes of a pipe, for FFmpeg to read in the decoder thread.
-
-    What was sniffed comes first, then the pipe's blocks, which the event
-    loop's `PipeReader` reads (`fetch` asks it for the next one); no `seek`,
-    so FFmpeg treats it as the stream it is. `abort()` wakes a read waiting
-    for a block that may never come (a stalled pipe), from any thread.
-    """
-
-    def __init__(
-        self,
-        prefix: bytes,
-        fetch: Callable[[], concurrent.futures.Future[bytes]],
-    ) -> None:
-        self._buffer = prefix
-        self._fetch = fetch
-        self._eof = False
-        self._lock = threading.Lock()
-        self._waiting: concurrent.futures.Future[bytes] | None = None
-        self._aborted = False
-
-    def read(self, size: int = -1) -> bytes:
-        while not self._buffer and not self._eof:
-            block = self._next_block()
-            self._eof = not block
-            self._buffer = block
-        if size < 0:
-            size = len(self._buffer)
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
-
-    def abort(self) -> None:
-        with self._lock:
-            self._aborted = True
-            if self._waiting is not None:
-                self._waiting.cancel()
-
-    def _next_block(self) -> bytes:
-        with self._lock:
-            if self._aborted:
-                raise Stopped
-            self._waiting = self._fetch()
-        try:
-            return self._waiting.result()
-        except concurrent.futures.CancelledError:
-            raise Stopped from None
-        finally:
-            with self._lock:
-                self._waiting = None
 
 
 def decoded_format(rate: int) -> AudioFormat:

@@ -10,14 +10,24 @@ time, and memory stays that of the decoder, not of a session's audio.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sttcli.audio.decode import DecodeRequest, DecodingReader, Ready, decoded_format
+from sttcli.audio.decode import DecodeRequest, Ready, decoded_format
+from sttcli.audio.decoder_thread import DecodingReader
 from sttcli.audio.sniff import AudioFormat
 from sttcli.audio.sources import PipeReader, PipeSource
 from sttcli.errors import BadInput
 from sttcli.results import SourceInfo
+
+if TYPE_CHECKING:
+    from sttcli.audio.decoder_process import DecoderProcess
+
+    Decoder = DecodingReader | DecoderProcess
+
+log = logging.getLogger("sttcli.audio")
 
 # PCM a decoded file keeps behind its read position: more than a rotation
 # steps back (at most one chunk), far less than a session.
@@ -30,7 +40,7 @@ class DecodedSource(PipeSource):
     def __init__(
         self,
         name: str,
-        decoder: DecodingReader,
+        decoder: Decoder,
         audio: AudioFormat,
         origin: SourceInfo,
         *,
@@ -63,7 +73,7 @@ class DecodedFileSource(DecodedSource):
     def __init__(
         self,
         name: str,
-        decoder: DecodingReader,
+        decoder: Decoder,
         audio: AudioFormat,
         origin: SourceInfo,
         *,
@@ -113,7 +123,7 @@ class DecodedFileSource(DecodedSource):
             again = open(self.name, "rb")  # noqa: SIM115 - the decoder thread closes it
         except OSError as exc:
             raise BadInput(f"{self.name}: cannot read it again to resume: {exc}") from None
-        decoder, _ = await _started(self.name, again, self._request)
+        decoder, _ = await _started(self.name, again, self._request, is_file=True)
         self._decoder = decoder
         self._reader = decoder
         self._retained = bytearray()
@@ -155,8 +165,8 @@ async def open_decoded(
 
 
 async def open_decoded_file(name: str, file: BinaryIO, request: DecodeRequest) -> DecodedSource:
-    """A regular file through the decoder."""
-    decoder, ready = await _started(name, file, request)
+    """A regular file through the decoder, in a process of its own."""
+    decoder, ready = await _started(name, file, request, is_file=True)
     return DecodedFileSource(
         name,
         decoder,
@@ -167,9 +177,24 @@ async def open_decoded_file(name: str, file: BinaryIO, request: DecodeRequest) -
     )
 
 
-async def _started(name: str, file: object, request: DecodeRequest) -> tuple[DecodingReader, Ready]:
-    """A decoder that has opened its input; stopped again if it cannot, or if we are cancelled."""
-    decoder = DecodingReader(name, file, request)
+async def _started(
+    name: str, file: Any, request: DecodeRequest, *, is_file: bool = False
+) -> tuple[Decoder, Ready]:
+    """A decoder that has opened its input; stopped again if it cannot, or if we are cancelled.
+
+    A file is decoded in a child process (`decoder_process` says why), or in
+    a thread where no process can be started; a pipe in a thread.
+    """
+    decoder: Decoder | None = None
+    if is_file and os.name == "posix":  # the child is given the descriptor by number
+        from sttcli.audio.decoder_process import start_decoder_process
+
+        try:
+            decoder = await start_decoder_process(name, file, request)
+        except OSError as exc:
+            log.debug("%s: no decoder process (%s): decoding in a thread", name, exc)
+    if decoder is None:
+        decoder = DecodingReader(name, file, request)
     try:
         return decoder, await decoder.ready()
     except BaseException:

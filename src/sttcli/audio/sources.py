@@ -209,7 +209,7 @@ def _raw_reader(file: BinaryIO) -> Callable[[int], bytes]:
 
 
 class BlockReader(Protocol):
-    """What `PipeSource` needs of a reader: `sttcli.audio.decode.DecodingReader` has it too."""
+    """What `PipeSource` needs of a reader: the decoders (thread and process) have it too."""
 
     @property
     def finished(self) -> bool: ...
@@ -589,7 +589,7 @@ def _pipe_file(reader: PipeReader, prefix: bytes, at_eof: bool) -> object:
     """The pipe as a file the decoder thread reads: its blocks come through the event loop."""
     import concurrent.futures
 
-    from sttcli.audio.decode import PipeFile
+    from sttcli.audio.decoder_thread import PipeFile
 
     loop = asyncio.get_running_loop()
 
