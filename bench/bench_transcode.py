@@ -133,7 +133,7 @@ def run_client(path: str, endpoint: str, send_as: str) -> None:
             source.close()
             await connection.close()
 
-    watcher = ChildWatcher()
+    watcher = MemoryWatcher()
     report = asyncio.run(run())
     watcher.stop()
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -142,18 +142,29 @@ def run_client(path: str, endpoint: str, send_as: str) -> None:
     report["cpu_s"] = usage.ru_utime + usage.ru_stime
     # A file is decoded in a child process: its CPU and memory count too.
     report["decoder_cpu_s"] = children.ru_utime + children.ru_stime
-    report["decoder_maxrss_mib"] = watcher.peak_kib / 1024
+    report["decoder_maxrss_mib"] = watcher.child_peak_kib / 1024
     report["total_maxrss_mib"] = report["maxrss_mib"] + report["decoder_maxrss_mib"]
+    report["sampled_rss_sum_mib"] = watcher.rss_sum_kib / 1024
+    report["sampled_pss_sum_mib"] = watcher.pss_sum_kib / 1024
     print(json.dumps(report), flush=True)
 
 
-class ChildWatcher:
-    """The highest peak RSS (VmHWM) among this process's children, read while they live."""
+class MemoryWatcher:
+    """Memory of this process and its children (the decoder), sampled while they run.
 
-    def __init__(self) -> None:
+    Two measures of the pair: the highest sum of RSS at one moment, which
+    counts the pages both processes map from one file (the interpreter, libc)
+    twice, and the highest sum of PSS, which shares such pages out and so
+    counts each page once. The children's own peak RSS (VmHWM) too.
+    """
+
+    def __init__(self, interval: float = 0.1) -> None:
         import threading
 
-        self.peak_kib = 0
+        self.child_peak_kib = 0
+        self.rss_sum_kib = 0
+        self.pss_sum_kib = 0
+        self._interval = interval
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
@@ -166,15 +177,23 @@ class ChildWatcher:
         import psutil
 
         me = psutil.Process()
-        while not self._stopped.wait(0.05):
-            for child in me.children(recursive=True):
+        while not self._stopped.wait(self._interval):
+            rss = pss = 0
+            for process in [me, *me.children(recursive=True)]:
                 try:
-                    with open(f"/proc/{child.pid}/status", encoding="ascii") as status:
-                        for line in status:
-                            if line.startswith("VmHWM:"):
-                                self.peak_kib = max(self.peak_kib, int(line.split()[1]))
-                except OSError:
+                    info = process.memory_full_info()
+                    rss += info.rss // 1024
+                    pss += info.pss // 1024
+                    if process.pid != me.pid:
+                        with open(f"/proc/{process.pid}/status", encoding="ascii") as status:
+                            for line in status:
+                                if line.startswith("VmHWM:"):
+                                    peak = int(line.split()[1])
+                                    self.child_peak_kib = max(self.child_peak_kib, peak)
+                except (OSError, psutil.Error):
                     pass  # it ended meanwhile
+            self.rss_sum_kib = max(self.rss_sum_kib, rss)
+            self.pss_sum_kib = max(self.pss_sum_kib, pss)
 
 
 def peak_rss_kib() -> int:
@@ -337,6 +356,8 @@ def main() -> None:
                 m["seconds"] / w["seconds"] for w, m in zip(runs["wav"], runs["mp3"], strict=True)
             ],
             "peak_rss_mib": mp3["total_maxrss_mib"] - wav["total_maxrss_mib"],
+            "sampled_rss_sum_mib": mp3["sampled_rss_sum_mib"] - wav["sampled_rss_sum_mib"],
+            "sampled_pss_sum_mib": mp3["sampled_pss_sum_mib"] - wav["sampled_pss_sum_mib"],
         }
     if not args.skip_wer:
         figures["wer"] = corpus_wer(args.corpus)
