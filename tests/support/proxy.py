@@ -14,6 +14,7 @@ class Proxy:
         self.address = f"127.0.0.1:{self.port}"
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._lock = threading.Lock()
+        self._severed: set[socket.socket] = set()
         self.severed = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -29,13 +30,14 @@ class Proxy:
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
                 sink.sendall(data)
         except OSError:
             pass
+        if source in self._severed:
+            return  # reset, not closed: no FIN may follow
         for sock in (source, sink):
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -43,14 +45,26 @@ class Proxy:
                 pass
 
     def sever(self) -> None:
-        """Reset every open connection, the way a dropped network link ends them."""
+        """Reset every open connection, the way a dropped network link ends them.
+
+        A socket closed while a pump thread waits in recv() on it stays open
+        in the kernel until that recv returns, so the connection would live
+        on: SHUT_RD wakes the pumps first (it sends nothing), and the close,
+        with a zero linger, then sends the reset at once.
+        """
         with self._lock:
             pairs, self._pairs = self._pairs, []
+            for pair in pairs:
+                self._severed.update(pair)
         for pair in pairs:
             for sock in pair:
                 sock.setsockopt(
                     socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
                 )
+                try:
+                    sock.shutdown(socket.SHUT_RD)
+                except OSError:
+                    pass
                 sock.close()
         self.severed += 1
 
