@@ -40,7 +40,7 @@ _BUFFER = 256 * 1024  # read ahead of the sender, besides the pipe's own buffer
 class DecoderProcess:
     """A child process decoding one file; `get()` returns its PCM block by block (b'' at the end).
 
-    It has the shape of `sttcli.audio.decode.DecodingReader`.
+    It has the shape of `sttcli.audio.decoder_thread.DecodingReader`.
     """
 
     def __init__(
@@ -90,7 +90,13 @@ class DecoderProcess:
         """End the child now, wherever it is: nothing it would still say is wanted."""
         if self._process.poll() is None:
             self._process.kill()
-        self._transport.close()
+        if self._next_item is not None:
+            self._next_item.cancel()
+        try:
+            self._transport.close()
+        except RuntimeError:  # the event loop is already closed: close the pipe itself
+            assert self._process.stdout is not None
+            self._process.stdout.close()
         try:
             self._process.wait(timeout=1.0)  # SIGKILL: a few milliseconds
         except subprocess.TimeoutExpired:
