@@ -155,3 +155,25 @@ def test_ctrl_c_in_the_first_seconds_of_local_is_always_one_clean_line(
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert (process.returncode, err) == (130, b"sttcli: interrupted\n")
+
+
+def test_ctrl_c_while_the_cli_is_being_imported_is_one_line_and_exit_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the `sttcli` script and `python -m sttcli` both run first."""
+    import importlib.abc
+    import sys
+
+    from sttcli.__main__ import run
+
+    class InterruptedImport(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, *_: object) -> None:
+            if name == "sttcli.cli":
+                raise KeyboardInterrupt
+
+    monkeypatch.delitem(sys.modules, "sttcli.cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [InterruptedImport(), *sys.meta_path])
+    with pytest.raises(SystemExit) as exit_:
+        run()
+    assert exit_.value.code == 130
+    assert capsys.readouterr().err == "sttcli: interrupted\n"
