@@ -182,14 +182,14 @@ def _metadata_token_refused_by_the_service(w: World) -> Result:
     return w.recognize("--metadata-credentials")
 
 
-def _batch_whose_key_is_deleted_half_way(w: World) -> Result:
-    w.iam.issue_limit = 1
+def _batch_whose_token_expires_after_its_first_input(w: World, *options: str) -> Result:
+    """A key-file batch: its long first input at real time outlives the token (0.3 s)."""
     w.authority.lifetime = 0.3
     long = w.tmp / "long.wav"
-    long.write_bytes(wav(ramp(16000)))  # 0.5 s at real time: the token has expired after it
+    long.write_bytes(wav(ramp(16000)))  # 0.5 s at real time
     return against(
         w.server.address,
-        "-vv",
+        *options,
         "-f",
         "json",
         "-o",
@@ -201,26 +201,16 @@ def _batch_whose_key_is_deleted_half_way(w: World) -> Result:
         str(long),
         str(w.audio),
     )
+
+
+def _batch_whose_key_is_deleted_half_way(w: World) -> Result:
+    w.iam.issue_limit = 1
+    return _batch_whose_token_expires_after_its_first_input(w, "-vv")
 
 
 def _batch_whose_refresh_meets_a_careless_iam(w: World) -> Result:
     w.iam.issue_limit, w.iam.careless = 1, True
-    w.authority.lifetime = 0.3
-    long = w.tmp / "long.wav"
-    long.write_bytes(wav(ramp(16000)))
-    return against(
-        w.server.address,
-        "-f",
-        "json",
-        "-o",
-        str(w.out),
-        "--speed",
-        "1",
-        "--sa-key-file",
-        str(w.key_file),
-        str(long),
-        str(w.audio),
-    )
+    return _batch_whose_token_expires_after_its_first_input(w)
 
 
 def _user_token_refused(w: World) -> Result:
