@@ -120,7 +120,7 @@ class DecodedFileSource(DecodedSource):
         # Opened again, not a duplicate descriptor: that would share the file
         # offset with the decoder being stopped, which may still be reading.
         try:
-            again = open(self.name, "rb")  # noqa: SIM115 - the decoder thread closes it
+            again = open(self.name, "rb")  # noqa: SIM115 - the decoder closes it
         except OSError as exc:
             raise BadInput(f"{self.name}: cannot read it again to resume: {exc}") from None
         decoder, _ = await _started(self.name, again, self._request, is_file=True)
