@@ -157,9 +157,10 @@ def test_ctrl_c_in_the_first_seconds_of_local_is_always_one_clean_line(
     assert err == b"sttcli: interrupted\n"
     # 130, or death by SIGINT, which a shell reports as the same 130. CPython
     # ends that way after a clean exit when the KeyboardInterrupt first landed
-    # in code an extension runs through PyRun_* (the engine's libraries as
-    # they load): it keeps a process-wide "unhandled" flag that Python code
-    # cannot clear. About one run in six with the signal at 0.08-0.15 s.
+    # in code run through PyRun_* (presumably by one of the engine's
+    # libraries as it loads): it keeps a process-wide "unhandled" flag that
+    # Python code cannot clear. About one run in six with the signal at
+    # 0.08-0.15 s.
     assert process.returncode in (130, -signal.SIGINT)
 
 
