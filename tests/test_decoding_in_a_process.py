@@ -182,3 +182,15 @@ def test_ctrl_c_during_a_decoded_file_leaves_no_decoder_behind(
     assert out == b"alpha bravo\n"
     assert err == b"sttcli: interrupted\n"
     assert gone(decoders[0].pid)
+
+
+def test_the_decoder_process_imports_nothing_from_the_working_directory(
+    mp3: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's own logging.py beside their recordings is theirs, not the decoder's."""
+    (tmp_path / "logging.py").write_text("raise SystemExit('the wrong logging')\n")
+    (tmp_path / "json.py").write_text("raise SystemExit('the wrong json')\n")
+    monkeypatch.chdir(tmp_path)
+    pcm, decoder = asyncio.run(all_pcm(mp3))
+    assert isinstance(decoder, DecoderProcess)
+    assert len(pcm) > 32000 * 20

@@ -1,7 +1,7 @@
 """The decoder process: one file decoded, what it makes written as frames on stdout.
 
-Started by `decoder_process` as `python -m sttcli.audio.decoder_child FD
-REQUEST`, with the file's descriptor passed on. It imports no more than the
+Started by `decoder_process` with the file's descriptor passed on, and
+`main(FD, REQUEST)` called. It imports no more than the
 decoding pass needs (no asyncio, no gRPC), so that it starts fast and small.
 
 A frame is a kind byte, a 4-byte big-endian length and the payload: PCM
@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import struct
-import sys
 from typing import BinaryIO
 
 from sttcli.audio.decode import DecodeRequest, Item, Ready, decode
@@ -108,7 +107,3 @@ def main(descriptor: int, request_json: str) -> None:
         out.close()
     except BrokenPipeError:
         pass
-
-
-if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2])

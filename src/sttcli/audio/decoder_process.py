@@ -35,6 +35,15 @@ from sttcli.errors import BadInput
 log = logging.getLogger("sttcli.audio")
 
 _BUFFER = 256 * 1024  # read ahead of the sender, besides the pipe's own buffer
+# The child's first lines: our import path, not one that starts at the
+# working directory (`-m` and `-c` put it first), where a user's own json.py
+# or logging.py would be imported instead of the standard library's.
+_START = (
+    "import sys\n"
+    "sys.path[:] = sys.argv[1].split('\\n')\n"
+    "from sttcli.audio.decoder_child import main\n"
+    "main(int(sys.argv[2]), sys.argv[3])\n"
+)
 
 
 class DecoderProcess:
@@ -167,7 +176,7 @@ async def start_decoder_process(
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", decoder_child.__name__, str(descriptor), request_json],
+            [sys.executable, "-c", _START, _import_path(), str(descriptor), request_json],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -195,3 +204,7 @@ async def start_decoder_process(
         stderr.close()
         raise
     return DecoderProcess(name, process, frames, transport, stderr)
+
+
+def _import_path() -> str:
+    return "\n".join(entry for entry in sys.path if isinstance(entry, str))
