@@ -31,7 +31,7 @@ log = logging.getLogger("sttcli.audio")
 
 # PCM a decoded file keeps behind its read position: more than a rotation
 # steps back (at most one chunk), far less than a session.
-_FILE_TAIL = 1 << 20
+_FILE_TAIL = 1 << 18
 
 
 class DecodedSource(PipeSource):
