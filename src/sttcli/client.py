@@ -38,6 +38,9 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
 )
 
 _SYNTHETIC_DETAILS = "Internal error from Core"
+# How long to wait for the server's status behind grpc's own: 0.5 s at most.
+_TRUE_STATUS_POLLS = 50
+_TRUE_STATUS_POLL_S = 0.01
 
 
 def open_channel(
@@ -155,14 +158,31 @@ class StreamCall:
                 self.responses_seen += 1
                 yield response
         except grpc.aio.AioRpcError as exc:
+            await self._await_true_status()
             error = self.error()
             if error is None:
                 details = self._scrub(exc.details() or "")
                 error = service_error(exc.code(), details, endpoint=self.endpoint)
             raise error from None
+        await self._await_true_status()
         error = self.error()
         if error is not None:
             raise error
+
+    async def _await_true_status(self) -> None:
+        """While grpc's own INTERNAL is all the call has said, wait briefly for the server's.
+
+        The server's status replaces grpc's a moment later; taking grpc's
+        would retry a request the server rejected (and repeat its finals).
+        """
+        for _ in range(_TRUE_STATUS_POLLS):
+            status = self.status()
+            if status is None or not status.synthetic:
+                return
+            self._record_status(self._call)
+            if not self._statuses[-1].synthetic:
+                return
+            await asyncio.sleep(_TRUE_STATUS_POLL_S)
 
     def cancel(self) -> None:
         self._call.cancel()
