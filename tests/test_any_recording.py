@@ -670,3 +670,33 @@ def test_closing_a_stalled_decoded_pipe_ends_its_decoder_promptly() -> None:
         assert asyncio.run(open_read_and_close())
     finally:
         os.close(write_end)
+
+
+# -- joined recordings ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels"), [(44100, 2), (22050, 1)], ids=["mono-then-stereo", "44k-then-22k"]
+)
+def test_a_recording_that_changes_rate_or_channels_midway_is_recognized_whole(
+    tone_server: str, tmp_path: Path, rate: int, channels: int
+) -> None:
+    """MP3s joined end to end, as podcast tools do: each part keeps its own format."""
+    first = encode(
+        tones("alpha bravo", rate=44100), None, container="mp3", codec="libmp3lame", rate=44100
+    )
+    layout = "stereo" if channels == 2 else "mono"
+    second = encode(
+        tones("charlie delta echo", rate=rate, channels=channels),
+        None,
+        container="mp3",
+        codec="libmp3lame",
+        rate=rate,
+        layout=layout,
+        in_channels=channels,
+    )
+    path = tmp_path / "joined.mp3"
+    path.write_bytes(first + second)
+    result = against(tone_server, str(path))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.split() == EXPECTED.split()

@@ -192,7 +192,7 @@ class _Decoding:
             duration = self.container.duration / 1_000_000
         if not self.post(Ready(info, self.rate, duration)):
             return
-        self.resampler = av.AudioResampler(format="s16", layout="mono", rate=self.rate)
+        self.resampler: Any = None  # made for the first frame, and again when frames change
         # Decoded frames wait in a FIFO and are resampled a block at a time:
         # an MP3 frame is only 26 ms, and resampling each one alone cost more
         # than decoding it.
@@ -228,7 +228,7 @@ class _Decoding:
                 reason_of(error),
             )
         self._drain()
-        self._frames(self.resampler.resample(None))
+        self._end_resampler()
         self._warn_skipped()
         if not self.produced and not self.pending and self.skipped:
             raise BadInput(f"{self.name}: no decodable audio: {self.reason}")
@@ -246,8 +246,13 @@ class _Decoding:
 
     def _take(self, frame: Any) -> None:
         shape = (frame.format.name, frame.layout.name, frame.sample_rate)
-        if shape != self.fifo_shape:  # a FIFO holds frames of one shape only
+        if shape != self.fifo_shape:
+            # The first frame, or frames of another kind: joined recordings
+            # change rate or channels midway. A FIFO and a resampler each
+            # take one kind, so both start again after what they hold.
             self._drain()
+            self._end_resampler()
+            self.resampler = self.av.AudioResampler(format="s16", layout="mono", rate=self.rate)
             self.fifo = self.av.AudioFifo()
             self.fifo_shape = shape
             self.batch = max(1, int(frame.sample_rate * _RESAMPLE_S))
@@ -256,6 +261,11 @@ class _Decoding:
         self.fifo.write(frame)
         if self.fifo.samples >= self.batch:
             self._drain()
+
+    def _end_resampler(self) -> None:
+        """What the resampler still holds (its filter's delay), out before anything else."""
+        if self.resampler is not None:
+            self._frames(self.resampler.resample(None))
 
     def _drain(self) -> None:
         """Resample what the FIFO holds, so that it goes out before anything else."""
