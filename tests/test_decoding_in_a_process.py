@@ -170,10 +170,7 @@ def test_ctrl_c_during_a_decoded_file_leaves_no_decoder_behind(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 20
-    while not any(len(call.audio) >= 3 for call in stt_server.calls):
-        assert time.monotonic() < deadline, "the stream never started"
-        time.sleep(0.05)
+    stt_server.wait_for_streams()
     decoders = psutil.Process(process.pid).children(recursive=True)
     assert len(decoders) == 1
     process.send_signal(signal.SIGINT)

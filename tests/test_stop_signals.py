@@ -24,13 +24,6 @@ def long_wav(tmp_path: Path, name: str = "long.wav") -> Path:
     return path
 
 
-def started(stt_server: ScriptedServer, calls: int = 1) -> None:
-    deadline = time.monotonic() + 20
-    while len(stt_server.calls) < calls or any(len(c.audio) < 3 for c in stt_server.calls):
-        assert time.monotonic() < deadline, "the streams never started"
-        time.sleep(0.05)
-
-
 def test_sigterm_writes_the_json_of_what_was_recognized_and_exits_143(
     stt_server: ScriptedServer, tmp_path: Path
 ) -> None:
@@ -45,7 +38,7 @@ def test_sigterm_writes_the_json_of_what_was_recognized_and_exits_143(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    started(stt_server)
+    stt_server.wait_for_streams()
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=20)
     assert process.returncode == 143, err
@@ -71,7 +64,7 @@ def test_sigterm_with_an_output_dir_keeps_what_was_recognized_in_a_partial_file(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    started(stt_server)
+    stt_server.wait_for_streams()
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=20)
     assert process.returncode == 143, err
@@ -94,7 +87,7 @@ def test_the_batch_summary_counts_interrupted_inputs_as_interrupted(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    started(stt_server, calls=2)
+    stt_server.wait_for_streams(calls=2)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=20)
     assert process.returncode == 130, err

@@ -8,6 +8,7 @@ has received `after` audio messages, or after the client half-closes when
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -147,6 +148,13 @@ class ScriptedServer:
     @scripts.setter
     def scripts(self, value: list[list[Reply]]) -> None:
         self.servicer.scripts = value
+
+    def wait_for_streams(self, calls: int = 1, timeout: float = 20.0) -> None:
+        """Until `calls` calls have each sent a few audio messages: a client is mid-stream."""
+        deadline = time.monotonic() + timeout
+        while len(self.calls) < calls or any(len(c.audio) < 3 for c in self.calls):
+            assert time.monotonic() < deadline, "the streams never started"
+            time.sleep(0.05)
 
     def stop(self) -> None:
         self.server.stop(grace=None)

@@ -309,7 +309,7 @@ class _Decoding:
     def _seconds(self) -> float:
         """Where the input is: what was handed on or is pending, and what waits in the FIFO."""
         seconds = (self.produced + len(self.pending)) / self.bytes_per_second
-        if self.fifo is not None and self.fifo_shape is not None:
+        if self.fifo_shape is not None:  # a FIFO, and the rate of what it holds
             seconds += self.fifo.samples / self.fifo_shape[2]
         return seconds
 

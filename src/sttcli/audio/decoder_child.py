@@ -41,7 +41,7 @@ def request_from_json(text: str) -> tuple[str, DecodeRequest]:
 
 def ready_to_json(ready: Ready) -> bytes:
     document = {
-        "info": dataclasses.asdict(ready.info),
+        "info": ready.info.to_json(),
         "rate": ready.rate,
         "duration_s": ready.duration_s,
     }
