@@ -9,10 +9,6 @@ assertions hold to the words the engine gets right at every rate.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +17,7 @@ import numpy
 import pytest
 import soxr
 from conftest import DATA
-from support.cli import run_cli
+from support.cli import run_cli, serving
 from support.servers import recognize, requests, spec
 
 from sttcli._proto import stt_service_pb2 as pb
@@ -44,34 +40,8 @@ def pcm(rate: int = 16000) -> bytes:
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
     """`sttcli serve --port 0` as a user starts it; yields its address."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sttcli",
-            "serve",
-            "--engine",
-            "pocketsphinx",
-            "--port",
-            "0",
-            "--workers",
-            "2",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert process.stderr is not None
-    assert process.stderr.readline().startswith("engine pocketsphinx")
-    first = process.stderr.readline()
-    assert first.startswith("listening on 127.0.0.1:"), first
-    try:
-        yield first.split()[-1]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
-        process.stderr.close()
+    with serving("--engine", "pocketsphinx", "--workers", "2") as address:
+        yield address
 
 
 def test_local_recognizes_the_sample_with_no_network_and_no_credentials() -> None:

@@ -63,7 +63,8 @@ def spawn_against(server_address: str, *args: str, **popen: Any) -> subprocess.P
 @contextlib.contextmanager
 def serving(*args: str) -> Iterator[str]:
     """`sttcli serve --port 0 ARGS` as a user starts it; yields its address, and stops it
-    with SIGTERM, which must end it cleanly."""
+    with SIGTERM, which must end it cleanly. A line naming the engine, where the
+    engine writes one, must name the one asked for."""
     process = subprocess.Popen(
         [*PYTHON_M_STTCLI, "serve", "--port", "0", *args],
         stderr=subprocess.PIPE,
@@ -73,6 +74,8 @@ def serving(*args: str) -> Iterator[str]:
     assert process.stderr is not None
     listening = process.stderr.readline()
     if not listening.startswith("listening on "):  # a line naming the engine comes first
+        engine = args[args.index("--engine") + 1] if "--engine" in args else "whisper"
+        assert listening.startswith(f"engine {engine}"), listening
         listening = process.stderr.readline()
     assert listening.startswith("listening on 127.0.0.1:"), listening
     try:
